@@ -1,0 +1,83 @@
+"""Engines and transactions for SQLite (embedded) and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it returns, which
+is what lets the SMPP listener acknowledge a message only after storing it) and a busy timeout.
+Write transactions on SQLite start with ``BEGIN IMMEDIATE``: a transaction that reads and then
+writes would otherwise fail instantly with "database is locked" whenever another writer got in
+between, instead of waiting its turn. PostgreSQL needs none of this.
+
+Both engines hide statement parameters from their error messages (``hide_parameters``): a
+failing INSERT into the outbox would otherwise put the reply, new password and all, into the
+exception text and from there into the logs.
+
+All database work runs on worker threads (the gateway's thread pool), never on the reactor.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
+def create_engine(url: str, pool_size: int = 8) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and the pragmas above."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        hide_parameters=True,
+    )
+
+
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def begin_write(session: Session) -> None:
+    """Start ``session``'s transaction as a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def begin_write_connection(connection: Connection) -> None:
+    """The same for a Core ``connection``: call it before ``connection.begin()``."""
+    connection.execution_options(sqlite_begin="IMMEDIATE")
