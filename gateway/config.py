@@ -187,6 +187,8 @@ CHECKS.update(
             None if v and all(c.isdigit() for c in v) else "must be digits"
         ),
         (SmppSettings, "failed_binds_per_minute"): _at_least(1),
+        (SmppSettings, "max_connections"): _at_least(1),
+        (SmppSettings, "max_connections_per_address"): _at_least(1),
         (SmppSettings, "inbound_queue_limit"): _at_least(1),
         (PeerSettings, "system_id"): _short_ascii(15),
         (PeerSettings, "password"): lambda v: (

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -489,6 +489,8 @@ class LiveStatus:
     ami_up: bool | None = None
     calls_active: int | None = None
     ami_reconnects: int | None = None
+    connections_refused: Mapping[str, int] | None = None
+    """SMPP connections refused at connect, by reason."""
 
 
 class StatusCollector:
@@ -502,7 +504,7 @@ class StatusCollector:
         self._read = read
 
     def describe(self) -> Iterator[Metric]:
-        return self._families(LiveStatus(0, 0, False, 0, 0))
+        return self._families(LiveStatus(0, 0, False, 0, 0, {}))
 
     def collect(self) -> Iterator[Metric]:
         return self._families(self._read())
@@ -524,6 +526,15 @@ class StatusCollector:
                 "AMI links lost since start (each is followed by a reconnect).",
                 value=status.ami_reconnects,
             )
+        if status.connections_refused is not None:
+            refused = CounterMetricFamily(
+                "vssid_smpp_connections_refused",
+                "SMPP connections closed at connect: outside every allowlist, or over a cap.",
+                labels=("reason",),
+            )
+            for reason, count in sorted(status.connections_refused.items()):
+                refused.add_metric((reason,), count)
+            yield refused
 
 
 __all__ = [

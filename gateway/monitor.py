@@ -144,12 +144,14 @@ def live_status(source: StatusSource) -> LiveStatus:
     pool = source.store.engine.pool
     checked_out = getattr(pool, "checkedout", None)  # QueuePool has it; other pools do not
     ami = source.ivr
+    listener = smpp_listener(source)
     return LiveStatus(
         pool_in_use=int(checked_out()) if callable(checked_out) else None,
         pool_size=source.settings.database.pool_size,
         ami_up=None if ami is None else ami.connected is not None,
         calls_active=None if ami is None else len(ami.running),
         ami_reconnects=None if ami is None else ami.reconnects,
+        connections_refused=None if listener is None else dict(listener.refusals),
     )
 
 

@@ -11,6 +11,7 @@ puts a deliver_sm on a live receiver bind of a peer and returns a Deferred of it
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable
 from typing import Final
 
@@ -66,6 +67,13 @@ that stops reading must not hold its connection, or our shutdown, open."""
 REFUSAL_LOG_SECONDS: Final = 60.0
 """A refused address is logged at most once in this many seconds."""
 _REFUSALS_REMEMBERED: Final = 4096  # addresses whose refusal was logged; past it, no logging
+_REFUSAL_TEXT: Final = {
+    "allowlist": "in no peer's allowlist",
+    "max_connections": "[smpp] max_connections reached",
+    "max_connections_per_address": "[smpp] max_connections_per_address reached",
+}
+REFUSAL_REASONS: Final = tuple(_REFUSAL_TEXT)
+"""Why a connection can be refused at connect: the label values of the refusals metric."""
 
 
 @implementer(IPushProducer)
@@ -95,7 +103,7 @@ class SmppProtocol(Protocol):
         if ITCPTransport.providedBy(transport):
             transport.setTcpNoDelay(True)
         transport.registerProducer(self, True)  # type: ignore[union-attr]
-        self._listener.connections[self.session.connection] = self
+        self._listener.connection_opened(self)
         self._observe(ConnectionOpened(self.session.address))
         self._rearm()
 
@@ -127,7 +135,7 @@ class SmppProtocol(Protocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._apply(self.session.connection_lost(self._clock.seconds()))
-        self._listener.connections.pop(self.session.connection, None)
+        self._listener.connection_closed(self)
         self._observe(ConnectionClosed(reason.getErrorMessage()))
         self.closed.callback(None)
 
@@ -266,6 +274,10 @@ class SmppListener(Factory):
         self.observer: Observer = observer or NullObserver()
         self.registry = Registry(settings, clock.seconds())
         self.connections: dict[int, SmppProtocol] = {}
+        self.refusals: dict[str, int] = dict.fromkeys(REFUSAL_REASONS, 0)
+        """Connections refused at connect, by reason (the keys never change: safe to copy
+        from another thread)."""
+        self._per_address: Counter[str] = Counter()
         self._watchers: list[BindWatcher] = []
         self._refused: dict[str, float] = {}  # address -> when its refusal was last logged
         self._refusals_swept_at = float("-inf")
@@ -281,12 +293,35 @@ class SmppListener(Factory):
         one that closes it at once: a stranger gets no session, no timer and no place in the
         failed-bind table."""
         address = str(getattr(addr, "host", ""))
-        if not self.registry.may_connect(address):
-            self._log_refusal(address)
+        reason = self._refusal(address)
+        if reason is not None:
+            self.refusals[reason] += 1
+            self._log_refusal(address, reason)
             return _Refused()
         return SmppProtocol(self, address)
 
-    def _log_refusal(self, address: str) -> None:
+    def _refusal(self, address: str) -> str | None:
+        if not self.registry.may_connect(address):
+            return "allowlist"
+        if len(self.connections) >= self.settings.max_connections:
+            return "max_connections"
+        if self._per_address[address] >= self.settings.max_connections_per_address:
+            return "max_connections_per_address"
+        return None
+
+    def connection_opened(self, protocol: SmppProtocol) -> None:
+        self.connections[protocol.session.connection] = protocol
+        self._per_address[protocol.session.address] += 1
+
+    def connection_closed(self, protocol: SmppProtocol) -> None:
+        if self.connections.pop(protocol.session.connection, None) is None:
+            return
+        address = protocol.session.address
+        self._per_address[address] -= 1
+        if self._per_address[address] <= 0:
+            del self._per_address[address]
+
+    def _log_refusal(self, address: str, reason: str) -> None:
         now = self.clock.seconds()
         if now >= self._refusals_swept_at + REFUSAL_LOG_SECONDS:
             self._refusals_swept_at = now
@@ -299,9 +334,11 @@ class SmppListener(Factory):
             return  # a flood from many addresses: what was logged already says enough
         self._refused[address] = now
         _log.warn(
-            "SMPP connection from {address} refused: in no peer's allowlist",
+            "SMPP connection from {address} refused: {why}",
             event="smpp_connection_refused",
             address=address,
+            reason=reason,
+            why=_REFUSAL_TEXT[reason],
         )
 
     def watch(self, watcher: BindWatcher) -> None:

@@ -92,6 +92,16 @@ class SmppSettings:
         default=10000,
         metadata=_help("Most stored messages awaiting handling before ESME_RMSGQFUL."),
     )
+    max_connections: int = field(
+        default=256,
+        metadata=_help("Most open connections, bound or not; more are refused at connect."),
+    )
+    max_connections_per_address: int = field(
+        default=16,
+        metadata=_help(
+            "Most open connections from one address, bound or not; more are refused at connect."
+        ),
+    )
     failed_binds_per_minute: int = field(
         default=10, metadata=_help("Failed binds from one address per minute before it is refused.")
     )

@@ -6,6 +6,7 @@ import struct
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -125,6 +126,34 @@ def test_an_address_in_no_peers_allowlist_is_refused_and_logged_at_most_once_a_m
     refused = [e["address"] for e in events if e.get("event") == "smpp_connection_refused"]
     assert refused == ["192.0.2.7", "192.0.2.7"]
     assert isinstance(listener.buildProtocol(IPv4Address("TCP", "10.1.2.3", 40000)), SmppProtocol)
+
+
+def test_connections_over_the_caps_are_refused_until_one_closes() -> None:
+    listener = SmppListener(
+        settings(max_connections=3, max_connections_per_address=2), RecordingHandler(), Clock()
+    )
+
+    def refused(host: str) -> bool:
+        address = IPv4Address("TCP", host, 40000)
+        protocol = listener.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        protocol.makeConnection(transport)
+        return isinstance(protocol, SmppProtocol) is False and transport.disconnected
+
+    with capturedLogs() as events:
+        first, _ = connect(listener, "10.1.0.1")
+        connect(listener, "10.1.0.1")
+        assert refused("10.1.0.1")  # a third from the same address
+        connect(listener, "10.1.0.2")
+        assert refused("10.1.0.3")  # a fourth in all
+        assert listener.refusals == {
+            "allowlist": 0, "max_connections": 1, "max_connections_per_address": 1
+        }  # fmt: skip
+        first.connectionLost(Failure(ConnectionDone()))
+        assert isinstance(listener.buildProtocol(IPv4Address("TCP", "10.1.0.1", 1)), SmppProtocol)
+    assert len(listener.connections) == 2  # the one built last was never made
+    reasons = [e["reason"] for e in events if e.get("event") == "smpp_connection_refused"]
+    assert reasons == ["max_connections_per_address", "max_connections"]
 
 
 def test_a_closed_connection_that_does_not_drain_is_aborted() -> None:

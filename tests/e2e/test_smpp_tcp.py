@@ -393,6 +393,7 @@ def test_an_address_in_no_allowlist_is_cut_off_at_connect_over_tls_too(
             yield port.stopListening()
 
     assert outcome == "closed" and listener.connections == {}
+    assert listener.refusals["allowlist"] == 1
     assert [e for e in events if e.get("log_failure") or e.get("isError")] == []
     refused = [e["address"] for e in events if e.get("event") == "smpp_connection_refused"]
     assert refused == ["127.0.0.1"]

@@ -147,6 +147,10 @@ def test_values_read_at_scrape_time_appear_only_when_known() -> None:
     assert value(metrics, "vssid_ami_up") == 1
     assert value(metrics, "vssid_ivr_calls_active") == 2
     assert value(metrics, "vssid_ami_reconnects_total") == 4
+    assert value(metrics, "vssid_smpp_connections_refused_total", reason="allowlist") is None
+    status = LiveStatus(connections_refused={"allowlist": 3, "max_connections": 0})
+    assert value(metrics, "vssid_smpp_connections_refused_total", reason="allowlist") == 3
+    assert value(metrics, "vssid_smpp_connections_refused_total", reason="max_connections") == 0
 
 
 def test_the_exposition_has_no_created_series_and_says_the_version() -> None:
