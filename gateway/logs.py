@@ -23,7 +23,8 @@ No event carries a password (none of the observed events has one). Phone numbers
 masked (``+84******678``, ``********89``) unless ``[logging] unmask`` is set for debugging;
 a :class:`commands.secret.Secret` that slipped into an event would print as ``********``.
 An error from the database driver is shown through :func:`one_line`, with the database URL
-and its password masked should the driver ever quote them.
+and its password masked should the driver ever quote them; in every error and traceback the
+driver's ``DETAIL:`` line, which can quote a whole row, is left out (:func:`without_row_data`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import atexit
 import json
 import math
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -92,6 +94,9 @@ _PLAIN = (str, int, float, bool, type(None))
 _URGENT: Final = frozenset({LogLevel.warn, LogLevel.error, LogLevel.critical})
 _ENCODER: Final = json.JSONEncoder(ensure_ascii=False)
 _SQLALCHEMY_TAILS: Final = ("\n[SQL: ", "\n(Background on this error at: ")
+_DRIVER_DETAIL: Final = re.compile(r"^([ \t]*)DETAIL:.*$", re.MULTILINE)
+"""PostgreSQL's DETAIL line quotes data: ``Failing row contains (...)`` (a whole row, an
+undelivered reply's text included) or ``Key (ma_so_bhxh)=(...) already exists``."""
 
 
 class TextSink(Protocol):
@@ -176,7 +181,7 @@ def _json_line(event: dict[str, Any]) -> str:
 
 def _text_line(event: dict[str, Any]) -> str | None:
     text: str | None = formatEventAsClassicLogText(event)
-    return text
+    return text if text is None or "log_failure" not in event else without_row_data(text)
 
 
 def event_as_json(event: dict[str, Any]) -> str:
@@ -194,7 +199,7 @@ def event_as_json(event: dict[str, Any]) -> str:
         record[key] = value if isinstance(value, _PLAIN) else str(value)
     failure = event.get("log_failure")
     if failure is not None:
-        record["traceback"] = failure.getTraceback()
+        record["traceback"] = without_row_data(failure.getTraceback())
     return _ENCODER.encode(record)
 
 
@@ -300,10 +305,18 @@ def one_line(text: str, hide: Iterable[str] = ()) -> str:
     """
     for tail in _SQLALCHEMY_TAILS:
         text = text.split(tail, 1)[0]
+    text = without_row_data(text)
     for secret in hide:
         if secret:
             text = text.replace(secret, MASK)
     return " ".join(text.split())
+
+
+def without_row_data(text: str) -> str:
+    """``text`` with the data a database driver quotes in its DETAIL line left out."""
+    if "DETAIL:" not in text:
+        return text
+    return _DRIVER_DETAIL.sub(r"\1DETAIL: (row data not logged)", text)
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
