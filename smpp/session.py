@@ -74,6 +74,9 @@ from smpp.settings import PeerSettings
 
 MAX_UNACKNOWLEDGED: Final = 1000
 MAX_SEQUENCE: Final = 0x7FFFFFFF
+NOT_A_TEXT: Final = 0x3C
+"""esm_class bits 2-5, the message type (v3.4 §5.2.12): set for a delivery receipt (0x04),
+an SME delivery or user acknowledgement (0x08, 0x10) and an intermediate notification (0x20)."""
 
 
 class State(enum.Enum):
@@ -168,6 +171,7 @@ class Session:
         self._sequence = 0
         self._enquiry = 0  # sequence of the last enquire_link we sent
         self._peer_unbind: tuple[int, float] | None = None  # (sequence, received at)
+        self._our_unbind_from: float | None = None  # our unbind waits for acks since then
 
     @property
     def peer(self) -> PeerSettings | None:
@@ -243,6 +247,8 @@ class Session:
         effects: list[Effect] = [SendPdu(Pdu(f"{command}_resp", sequence, status, params))]
         if self._peer_unbind is not None and not self._pending:
             effects += self._finish_peer_unbind()
+        if self._our_unbind_from is not None and not self._pending:
+            effects += self._send_unbind(now)
         return effects
 
     def submit(self, outgoing: Outgoing, now: float) -> list[Effect]:
@@ -265,14 +271,26 @@ class Session:
         return [SendPdu(replace(pdu, sequence=sequence))]
 
     def unbind(self, now: float) -> list[Effect]:
-        """End the session politely (shutdown): unbind, then close on unbind_resp."""
+        """End the session politely (shutdown): unbind, then close on unbind_resp.
+
+        Messages still being stored are acknowledged first (new ones are refused meanwhile):
+        the unbind_resp closes the connection, and a message it left unanswered would come
+        back as a resend, handled again if that is after the duplicate window.
+        """
         if self.state is State.OPEN:
             return self._close("shutting down")
         if self.state not in BOUND:
             return []
         effects = self._release("unbinding")
         self.state = State.UNBOUND
-        return [*effects, SendPdu(Pdu("unbind", self._start("unbind", now)))]
+        if self._pending:
+            self._our_unbind_from = now
+            return effects
+        return [*effects, *self._send_unbind(now)]
+
+    def _send_unbind(self, now: float) -> list[Effect]:
+        self._our_unbind_from = None
+        return [SendPdu(Pdu("unbind", self._start("unbind", now)))]
 
     # Time.
 
@@ -295,6 +313,8 @@ class Session:
             deadline = min(deadline, first.sent_at + settings.response_timeout_seconds)
         if self._peer_unbind is not None:
             deadline = min(deadline, self._peer_unbind[1] + settings.response_timeout_seconds)
+        if self._our_unbind_from is not None:
+            deadline = min(deadline, self._our_unbind_from + settings.response_timeout_seconds)
         return None if deadline == math.inf else deadline
 
     def tick(self, now: float) -> list[Effect]:
@@ -319,6 +339,10 @@ class Session:
         if self._peer_unbind and now >= self._peer_unbind[1] + settings.response_timeout_seconds:
             self._pending.clear()  # never acknowledged: the peer will send them again
             return effects + self._finish_peer_unbind()
+        unbind_from = self._our_unbind_from
+        if unbind_from is not None and now >= unbind_from + settings.response_timeout_seconds:
+            self._pending.clear()  # likewise
+            effects += self._send_unbind(now)
         due = self._last_received + settings.enquire_link_seconds
         if self.state in BOUND and not self._enquiring() and now >= due:
             effects.append(SendPdu(Pdu("enquire_link", self._start("enquire_link", now))))
@@ -376,6 +400,11 @@ class Session:
         assert self._peer is not None  # allowed only in bound states
         if len(self._pending) >= MAX_UNACKNOWLEDGED:
             return _reject(pdu, Status.ESME_RTHROTTLED, "too many unacknowledged messages")
+        if (pdu.integer("esm_class") or 0) & NOT_A_TEXT:
+            # A delivery receipt or an acknowledgement, not a citizen's text. Answered as
+            # received and dropped: a help reply to it would draw another receipt, and so on.
+            params: dict[str, int | bytes] = {"message_id": b""}
+            return [SendPdu(Pdu(f"{pdu.command}_resp", pdu.sequence, Status.ESME_ROK, params))]
         message = read_message(
             pdu, short_codes=self._settings.short_codes, packed=self._peer.gsm7_packed, now=now
         )
@@ -452,6 +481,7 @@ class Session:
         self._by_id.clear()
         self._pending.clear()
         self._peer_unbind = None
+        self._our_unbind_from = None
         self.state = State.CLOSED
         return [*effects, CloseConnection(reason)]
 

@@ -339,6 +339,23 @@ def test_an_acknowledgement_after_the_connection_is_gone_is_dropped() -> None:
     assert session.acknowledge(received.token, OK, "x", 3.0) == []
 
 
+@pytest.mark.parametrize(
+    ("command", "esm_class"),
+    [("deliver_sm", 0x04), ("data_sm", 0x04), ("submit_sm", 0x08), ("deliver_sm", 0x20)],
+)
+def test_a_receipt_or_acknowledgement_is_answered_but_never_handled_as_a_text(
+    command: str, esm_class: int
+) -> None:
+    receipt = b"id:17 sub:001 dlvrd:001 submit date:2611221300 done date:2611221300 stat:DELIVRD"
+    session = bound()
+    effects = session.receive(message(receipt, command=command, esm_class=esm_class), 1.0)
+    assert [(p.command, p.status, p.string("message_id")) for p in sent(effects)] == [
+        (f"{command}_resp", OK, "")
+    ]
+    assert not only(MessageReceived, effects) and not only(PeerError, effects)
+    assert only(MessageReceived, session.receive(message(sequence=3), 1.0))  # texts still are
+
+
 def test_a_binary_message_is_refused_with_invalid_data_coding() -> None:
     effects = bound().receive(message(b"\x01", data_coding=4), 1.0)
     assert sent(effects)[0].status == Status.ESME_RINVDCS
@@ -407,6 +424,25 @@ def test_our_unbind_closes_on_its_response_or_after_the_response_timeout() -> No
     silent = bound()
     silent.unbind(1.0)
     assert isinstance(silent.tick(31.0)[-1], CloseConnection)
+
+
+def test_our_unbind_waits_for_messages_being_stored_and_refuses_new_ones() -> None:
+    session = bound()
+    (received,) = only(MessageReceived, session.receive(message(sequence=5), 1.0))
+    assert sent(session.unbind(2.0)) == []  # not while message 5 awaits its acknowledgement
+    refused = session.receive(message(sequence=6), 2.5)
+    assert [(p.sequence, p.status) for p in sent(refused)] == [(6, Status.ESME_RINVBNDSTS)]
+    answered = sent(session.acknowledge(received.token, OK, "MO-5", 3.0))
+    assert [(p.command, p.sequence) for p in answered][:1] == [("submit_sm_resp", 5)]
+    assert [p.command for p in answered][1:] == ["unbind"]
+
+
+def test_our_unbind_goes_out_anyway_once_the_response_timeout_has_passed() -> None:
+    session = bound()
+    session.receive(message(sequence=5), 1.0)
+    session.unbind(2.0)
+    assert session.next_deadline() == 32.0
+    assert [p.command for p in sent(session.tick(32.0))] == ["unbind"]
 
 
 # Our deliver_sm.
