@@ -141,6 +141,16 @@ _COMMAND_IDS: Final[dict[str, int]] = dict(command_codes.commands)
 _COMMAND_NAMES: Final[dict[int, str]] = {code: name for name, code in _COMMAND_IDS.items()}
 _TLV_NAMES: Final[dict[int, str]] = {code: name for name, code in consts.OPTIONAL_PARAMS.items()}
 
+MAX_SHORT_MESSAGE: Final = 254
+"""Octets of short_message at most (v3.4 §5.2.21); longer texts travel in message_payload."""
+TLVS_READ: Final = frozenset(
+    {
+        "message_payload", "sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum",
+        "user_message_reference", "more_messages_to_send", "sc_interface_version",
+    }
+)  # fmt: skip
+"""The TLVs the gateway reads: a malformed one is refused; any other is skipped."""
+
 # v3.4 §4.1.2 (bind_*_resp) and §4.4.2 (submit_sm_resp): no body when command_status != 0.
 _BODY_OMITTED_ON_ERROR: Final = frozenset(
     {"bind_transmitter_resp", "bind_receiver_resp", "bind_transceiver_resp", "submit_sm_resp"}
@@ -329,6 +339,8 @@ def _mandatory_end(template: Any, mandatory: tuple[str, ...], body: bytes) -> in
                 raise _BodyError(Status.ESME_RINVCMDLEN, f"body ends inside {name}")
             if name == "sm_length":
                 sm_length = body[pos]
+                if sm_length > MAX_SHORT_MESSAGE:
+                    raise _BodyError(Status.ESME_RINVMSGLEN, f"sm_length over {MAX_SHORT_MESSAGE}")
             pos += param.size
         elif param.type is str:
             nul = body.find(b"\0", pos)
@@ -361,7 +373,13 @@ def _parse_tlvs(template: Any, data: bytes) -> dict[str, Value]:
         param = template.params.get(name) if name else None
         if name is None or param is None:
             continue  # unknown, or not defined for this command: ignored (v3.4 §3.2.3)
-        params[name] = _tlv_value(name, param, value)
+        try:
+            params[name] = _tlv_value(name, param, value)
+        except _BodyError:
+            if name in TLVS_READ:
+                raise
+            # smpplib's table gets some wrong (source_addr_subunit is one octet, the
+            # subaddresses octet strings): a TLV we do not read must not cost a message.
     return params
 
 

@@ -11,11 +11,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Final
 
-from smpp.codec import Pdu
+from smpp.codec import MAX_SHORT_MESSAGE, Pdu
 from smpp.text import encode_reply
 
 MAX_ADDRESS: Final = 20  # octets of a deliver_sm address without its NUL (v3.4 §4.6.1)
-MAX_SHORT_MESSAGE: Final = 254  # octets of short_message (v3.4 §4.6.1)
 
 
 @dataclass(frozen=True, slots=True)

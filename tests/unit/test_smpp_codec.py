@@ -116,6 +116,13 @@ def test_a_short_message_shorter_than_sm_length_is_refused() -> None:
     assert caught.value.status == Status.ESME_RINVCMDLEN
 
 
+def test_an_sm_length_over_254_is_an_invalid_message_length() -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(header("submit_sm", SUBMIT_BODY[:-3] + b"\xff" + b"x" * 255))
+    assert caught.value.status == Status.ESME_RINVMSGLEN
+    assert decode(header("submit_sm", SUBMIT_BODY[:-3] + b"\xfe" + b"x" * 254))
+
+
 def test_tlvs_are_read_by_their_announced_length_and_unknown_ones_ignored() -> None:
     tlvs = (
         b"\x14\x00\x00\x03abc"  # vendor TLV: ignored
@@ -129,6 +136,17 @@ def test_tlvs_are_read_by_their_announced_length_and_unknown_ones_ignored() -> N
     assert pdu.integer("more_messages_to_send") == 1
     assert pdu.integer("user_message_reference") == 7
     assert "dpf_result" not in pdu.params
+
+
+def test_tlvs_we_do_not_read_are_skipped_even_where_smpplib_would_refuse_them() -> None:
+    tlvs = (
+        b"\x00\x0d\x00\x01\x01"  # source_addr_subunit: one octet (v3.4), smpplib wants two
+        + b"\x02\x02\x00\x03\xa0\x12\x34"  # source_subaddress: an octet string, no NUL
+        + b"\x02\x04\x00\x02\x00\x07"  # user_message_reference 7
+    )
+    pdu = decode(header("submit_sm", SUBMIT_BODY + tlvs))
+    assert pdu.integer("user_message_reference") == 7
+    assert "source_addr_subunit" not in pdu.params and "source_subaddress" not in pdu.params
 
 
 @pytest.mark.parametrize(
