@@ -465,7 +465,9 @@ class MessageProcessor:
                 to_address=first.source_addr,
                 to_ton=first.source_ton,
                 to_npi=first.source_npi,
-                from_address=first.short_code,
+                # The address exactly as the peer sent it ("848079" with TON 1, say): its TON
+                # and NPI describe that form, and a bare "8079" with them would be refused.
+                from_address=first.destination_addr.strip(),
                 in_reply_to=str(first.id),
                 from_ton=first.dest_ton,
                 from_npi=first.dest_npi,

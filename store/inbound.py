@@ -86,6 +86,7 @@ class PendingMessage:
     source_ton: int
     source_npi: int
     short_code: str
+    destination_addr: str
     dest_ton: int
     dest_npi: int
     coding: str
@@ -225,6 +226,7 @@ def pending_from(new_id: int, message: NewMessage) -> PendingMessage:
         message.source_ton,
         message.source_npi,
         message.short_code,
+        message.destination_addr,
         message.dest_ton,
         message.dest_npi,
         message.coding,

@@ -283,6 +283,18 @@ def send_parts(port: int, parts: list[dict[str, Any]]) -> Esme:
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_reply_comes_from_the_short_code_as_the_peer_addressed_it(gateway: Gateway) -> None:
+    fields = part_fields(
+        "84987654321", "BH MK 0123456789", destination_addr="848079", dest_addr_ton=1
+    )
+
+    esme = await in_thread(send_parts, smpp_port(gateway), [fields])
+
+    # "848079" with the TON 1 it came with, not "8079" with a TON that says international
+    assert (esme.replies[0].source, esme.replies[0].text) == ("848079", MISMATCH)
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_long_message_in_udh_parts_is_joined_and_answered_once(gateway: Gateway) -> None:
     udh = [b"\x05\x00\x03\x2a\x02\x01", b"\x05\x00\x03\x2a\x02\x02"]
     parts = [
