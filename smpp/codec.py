@@ -69,11 +69,11 @@ class Status(IntEnum):
     ESME_RTHROTTLED = 0x58
     ESME_RINVSCHED = 0x61
     ESME_RINVEXPIRY = 0x62
+    ESME_RX_P_APPN = 0x65  # the ESME's permanent application error: for a deliver_sm to us
     ESME_RINVOPTPARSTREAM = 0xC0
     ESME_ROPTPARNOTALLWD = 0xC1
     ESME_RINVPARLEN = 0xC2
     ESME_RINVOPTPARAMVAL = 0xC4
-    ESME_RINVDCS = 0x104  # not in v3.4's table; SMPP 5.0 assigned it and peers know it
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@ Rules
 3. A request that is not allowed gets its response with ``ESME_RINVBNDSTS`` (a bind while
    bound: ``ESME_RALYBND``); in ``OPEN`` the connection is then closed. A response that is
    not allowed, or answers nothing we asked, is ignored (we never answer a response).
+   A request we do not support, allowed in the state, gets ``generic_nack``
+   ``ESME_RINVCMDID``: submit_multi, query_sm, cancel_sm and replace_sm when bound to
+   transmit, and outbind and alert_notification (which only an SMSC issues) when bound.
 4. Every request gets exactly one response carrying its sequence number. Responses may go out
    in any order, and any number of requests may be outstanding (up to
    :data:`MAX_UNACKNOWLEDGED` awaiting storage; beyond that ``ESME_RTHROTTLED``).
@@ -101,7 +104,9 @@ ALLOWED: Final[dict[str, frozenset[State]]] = {
     "bind_transmitter_resp": NEVER,  # issued by the SMSC
     "bind_receiver_resp": NEVER,
     "bind_transceiver_resp": NEVER,
-    "outbind": NEVER,  # issued by the SMSC
+    # deviation: issued by the SMSC, so no bind state makes them valid; while bound they are
+    # unsupported commands (generic_nack ESME_RINVCMDID), before bind like any other request
+    "outbind": BOUND,
     "unbind": BOUND | {_U},  # deviation: when both sides unbind at once, answer theirs too
     "unbind_resp": BOUND | {_U},  # we send unbind only from a bound state, then are UNBOUND
     "submit_sm": frozenset({_TX, _TRX}),
@@ -116,11 +121,11 @@ ALLOWED: Final[dict[str, frozenset[State]]] = {
     "query_sm_resp": NEVER,
     "cancel_sm": frozenset({_TX, _TRX}),  # unsupported
     "cancel_sm_resp": NEVER,
-    "replace_sm": frozenset({_TX}),  # unsupported
+    "replace_sm": frozenset({_TX, _TRX}),  # unsupported; §2.2: TRX may do all TX may
     "replace_sm_resp": NEVER,
     "enquire_link": BOUND | {_O, _U},  # deviation: answered before bind and while closing
     "enquire_link_resp": BOUND | {_U},
-    "alert_notification": NEVER,  # issued by the SMSC
+    "alert_notification": BOUND,  # issued by the SMSC; as outbind
     "generic_nack": BOUND | {_U},
 }
 
@@ -488,7 +493,14 @@ class Session:
 
 def _response(command: str | None, sequence: int, status: int) -> Pdu:
     """The response to a request we refuse: its own ``*_resp`` where one exists, else
-    ``generic_nack`` (also for header errors, as v3.4 §4.3 says)."""
+    ``generic_nack`` (also for header errors, as v3.4 §4.3 says).
+
+    ``ESME_RSUBMITFAIL`` refuses a message for good. It names a failed submit, so a
+    deliver_sm, which we receive as an ESME would, gets the v3.4 status an ESME has for the
+    same: ``ESME_RX_P_APPN``, a permanent application error.
+    """
+    if command == "deliver_sm" and status == Status.ESME_RSUBMITFAIL:
+        status = Status.ESME_RX_P_APPN
     name = f"{command}_resp"
     if command is None or status in _HEADER_ERRORS or name not in ENCODABLE:
         return Pdu("generic_nack", sequence, status)

@@ -105,7 +105,9 @@ def coding_of(data_coding: int) -> Coding | None:
     """The coding for an SMPP ``data_coding`` value, or ``None`` if we cannot read it as text.
 
     0, 1, 3 and 8 are SMPP's own (v3.4 §5.2.19); 0x10-0x3F and 0xF0-0xFF are GSM 03.38
-    coding groups that some peers pass through (for example 0x18, UCS-2 with a class).
+    coding groups that some peers pass through (for example 0x18, UCS-2 with a class, or
+    0xF0-0xF3, the default alphabet with a class, read like 0 whether packed or not; in
+    0xF0-0xFF bit 2 set means 8-bit data, not text).
     """
     if data_coding in (0x00, 0x01, 0x03, 0x08):
         return {0: Coding.GSM7, 1: Coding.ASCII, 3: Coding.LATIN1, 8: Coding.UCS2}[data_coding]
@@ -127,7 +129,8 @@ def user_data(
     """Split one PDU's payload (short_message or message_payload) into :class:`UserData`."""
     coding = coding_of(data_coding)
     if coding is None:
-        raise TextError(Status.ESME_RINVDCS, f"data_coding {data_coding:#04x} is not text")
+        # v3.4 has no status for the coding alone (0x104 is SMPP 5.0's): refused for good.
+        raise TextError(Status.ESME_RSUBMITFAIL, f"data_coding {data_coding:#04x} is not text")
     concat = _valid(sar)
     header_octets = 0
     if esm_class & UDHI:

@@ -130,6 +130,36 @@ def test_pdus_before_bind_and_unknown_commands(gateway: Gateway) -> Iterator[Def
     ]
 
 
+@pytest_twisted.inlineCallbacks
+def test_requests_we_do_not_support_are_nacked_on_a_transceiver_bind(
+    gateway: Gateway,
+) -> Iterator[Deferred[Any]]:
+    alert = b"\x01\x01" + b"0912345678\0" + b"\x00\x00" + b"8079\0"
+    replace = b"1\0" + b"\x01\x01" + b"0912345678\0" + b"\0\0" + b"\x00\x00\x02hi"
+
+    def scenario() -> list[Pdu]:
+        esme = RawEsme(gateway.port_number)
+        esme.send(bind())
+        esme.read()
+        esme.send(
+            header("replace_sm", replace, sequence=2),
+            header("outbind", b"sys\0pw\0", sequence=3),
+            header("alert_notification", alert, sequence=4),
+            Pdu("enquire_link", 5),
+        )
+        answers = [esme.read() for _ in range(4)]
+        esme.close()
+        return [a for a in answers if a]
+
+    answers = yield in_thread(scenario)
+    assert [(p.command, p.sequence, p.status) for p in answers] == [
+        ("generic_nack", 2, Status.ESME_RINVCMDID),
+        ("generic_nack", 3, Status.ESME_RINVCMDID),
+        ("generic_nack", 4, Status.ESME_RINVCMDID),
+        ("enquire_link_resp", 5, OK),
+    ]
+
+
 @pytest.mark.parametrize(
     "frame",
     [

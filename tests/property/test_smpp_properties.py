@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from smpplib import command_codes
 
-from smpp.codec import DecodeError, Pdu, decode, encode
+from smpp.codec import DecodeError, Pdu, Status, decode, encode
 from smpp.events import CloseConnection, MessageReceived, SendPdu
 from smpp.framing import Framer, FramingError
 from smpp.reassembly import Assembled, Part, Reassembler
@@ -27,6 +27,7 @@ from tests.support.smpp_pdus import bind, message
 from tests.support.smpp_sessions import bound, new_session
 
 COMMAND_IDS = sorted(command_codes.commands.values())
+V34_STATUSES = frozenset(Status)  # smpplib's v3.4 table has them all (test_smpp_codec)
 VALID = [
     encode(bind()),
     encode(message(sequence=5, sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=1)),
@@ -126,6 +127,7 @@ def test_random_and_mutated_pdus_never_crash_a_session_and_every_request_is_answ
         for effect in effects:
             if isinstance(effect, SendPdu):
                 encode(effect.pdu)  # everything the session sends can be encoded
+                assert effect.pdu.status in V34_STATUSES  # a v3.4 peer knows every status
     session.tick(10_000.0)
     session.connection_lost(10_001.0)
 
@@ -197,7 +199,8 @@ def test_reading_any_payload_never_fails_except_with_text_error(
 ) -> None:
     try:
         data = user_data(payload, data_coding=data_coding, esm_class=esm_class, packed=packed)
-    except TextError:
+    except TextError as error:
+        assert error.status in (Status.ESME_RSUBMITFAIL, Status.ESME_RINVESMCLASS)
         return
     assert isinstance(decode_text([data]), str)
 

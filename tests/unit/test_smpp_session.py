@@ -39,9 +39,15 @@ def test_the_state_table_has_one_line_for_every_v34_command() -> None:
     assert set(ALLOWED) == set(command_codes.commands)
 
 
-def test_requests_only_the_smsc_issues_are_never_allowed_from_a_peer() -> None:
-    for command in ("outbind", "alert_notification", "submit_sm_resp", "bind_receiver_resp"):
+def test_responses_only_the_smsc_issues_are_never_allowed_from_a_peer() -> None:
+    for command in ("submit_sm_resp", "bind_receiver_resp", "query_sm_resp"):
         assert not ALLOWED[command]
+
+
+def test_requests_only_the_smsc_issues_are_unsupported_commands_once_bound() -> None:
+    # No bind state makes them valid from a peer, so "invalid bind status" would mislead it.
+    for command in ("outbind", "alert_notification"):
+        assert ALLOWED[command] == {State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX}
 
 
 # Binding.
@@ -177,9 +183,19 @@ def test_a_submit_before_bind_is_invalid_bind_status_then_close() -> None:
     assert isinstance(effects[-1], CloseConnection)
 
 
-def test_an_unsupported_command_before_bind_is_nacked_then_closed() -> None:
-    error = DecodeError(Status.ESME_RINVCMDID, 4, "cancel_sm", "unsupported command")
-    effects = new_session().receive(error, 0.0)
+_CANCEL = DecodeError(Status.ESME_RINVCMDID, 8, "cancel_sm", "unsupported command")
+_OUTBIND = DecodeError(Status.ESME_RINVCMDID, 8, "outbind", "unsupported command")
+_REPLACE = DecodeError(Status.ESME_RINVCMDID, 8, "replace_sm", "unsupported command")
+_ALERT = Pdu("alert_notification", 8, 0, {"source_addr": b"0912345678", "esme_addr": b"8079"})
+
+
+@pytest.mark.parametrize(
+    "request_", [_CANCEL, _OUTBIND, _REPLACE, _ALERT], ids=lambda r: str(r.command)
+)
+def test_an_unsupported_command_before_bind_is_nacked_then_closed(
+    request_: Pdu | DecodeError,
+) -> None:
+    effects = new_session().receive(request_, 0.0)
     assert [(p.command, p.status) for p in sent(effects)] == [
         ("generic_nack", Status.ESME_RINVBNDSTS)
     ]
@@ -210,6 +226,36 @@ def test_a_data_sm_on_a_receiver_bind_is_refused_but_the_bind_stays() -> None:
         ("data_sm_resp", 4, Status.ESME_RINVBNDSTS)
     ]
     assert not only(MessageReceived, effects) and session.state is State.BOUND_RX
+
+
+@pytest.mark.parametrize("kind", ["bind_transmitter", "bind_receiver", "bind_transceiver"])
+@pytest.mark.parametrize("request_", [_OUTBIND, _ALERT], ids=lambda r: str(r.command))
+def test_a_request_only_the_smsc_issues_is_nacked_as_unsupported_and_the_bind_stays(
+    kind: str, request_: Pdu | DecodeError
+) -> None:
+    session = bound(kind)
+    state = session.state
+    effects = session.receive(request_, 1.0)
+    assert [(p.command, p.sequence, p.status) for p in sent(effects)] == [
+        ("generic_nack", 8, Status.ESME_RINVCMDID)
+    ]
+    assert session.state is state
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        ("bind_transmitter", Status.ESME_RINVCMDID),
+        ("bind_transceiver", Status.ESME_RINVCMDID),  # a transceiver may do all a transmitter may
+        ("bind_receiver", Status.ESME_RINVBNDSTS),
+    ],
+)
+def test_replace_sm_is_unsupported_wherever_a_peer_may_send_it(kind: str, status: Status) -> None:
+    session = bound(kind)
+    assert [(p.command, p.status) for p in sent(session.receive(_REPLACE, 1.0))] == [
+        ("generic_nack", status)
+    ]
+    assert session.state is not State.CLOSED
 
 
 def test_query_sm_on_a_transmitter_is_nacked_as_unsupported() -> None:
@@ -356,10 +402,30 @@ def test_a_receipt_or_acknowledgement_is_answered_but_never_handled_as_a_text(
     assert only(MessageReceived, session.receive(message(sequence=3), 1.0))  # texts still are
 
 
-def test_a_binary_message_is_refused_with_invalid_data_coding() -> None:
-    effects = bound().receive(message(b"\x01", data_coding=4), 1.0)
-    assert sent(effects)[0].status == Status.ESME_RINVDCS
-    assert only(PeerError, effects)
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        ("submit_sm", Status.ESME_RSUBMITFAIL),
+        ("data_sm", Status.ESME_RSUBMITFAIL),
+        ("deliver_sm", Status.ESME_RX_P_APPN),  # we receive it as an ESME would
+    ],
+)
+@pytest.mark.parametrize("data_coding", [0x04, 0xF4])
+def test_a_binary_message_is_refused_for_good_with_a_v34_status(
+    command: str, status: Status, data_coding: int
+) -> None:
+    effects = bound().receive(message(b"\x01", command=command, data_coding=data_coding), 1.0)
+    assert [(p.command, p.status) for p in sent(effects)] == [(f"{command}_resp", status)]
+    assert only(PeerError, effects) and not only(MessageReceived, effects)
+
+
+@pytest.mark.parametrize("data_coding", [0xF0, 0xF1, 0xF2, 0xF3])
+def test_a_gsm_text_with_a_message_class_is_received_like_data_coding_0(data_coding: int) -> None:
+    session = bound()
+    effects = session.receive(message(command="deliver_sm", data_coding=data_coding), 1.0)
+    (received,) = only(MessageReceived, effects)
+    assert received.message.text == "BH MK 0123456789"
+    assert not sent(effects)
 
 
 # enquire_link and unbind.

@@ -45,10 +45,21 @@ def test_an_odd_ucs2_payload_is_read_with_a_replacement_not_an_error() -> None:
     assert _read(b"\x00B\x00", data_coding=8) == "B\ufffd"
 
 
-def test_a_binary_data_coding_is_refused_as_invalid_dcs() -> None:
+@pytest.mark.parametrize("data_coding", [0x02, 0x04, 0xF4, 0xF5, 0xF6, 0xF7])
+def test_binary_data_is_refused_for_good_with_a_v34_status(data_coding: int) -> None:
     with pytest.raises(TextError) as caught:
-        _read(b"\x01\x02", data_coding=4)
-    assert caught.value.status == Status.ESME_RINVDCS
+        _read(b"\x01\x02", data_coding=data_coding)
+    assert caught.value.status == Status.ESME_RSUBMITFAIL  # not SMPP 5.0's ESME_RINVDCS
+
+
+@pytest.mark.parametrize("data_coding", [0x00, 0xF0, 0xF1, 0xF2, 0xF3])
+@pytest.mark.parametrize("packed", [False, True])
+def test_the_gsm_default_alphabet_with_a_message_class_reads_like_data_coding_0(
+    data_coding: int, packed: bool
+) -> None:
+    septets = encode_gsm7("BH MK 0123456789 €") or b""
+    payload = pack_septets(septets) if packed else septets
+    assert _read(payload, data_coding=data_coding, packed=packed) == "BH MK 0123456789 €"
 
 
 def test_packed_gsm7_is_read_for_a_packing_peer() -> None:
