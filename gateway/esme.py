@@ -23,6 +23,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.smpp
 
+from smpp.receipts import RECEIPT_ESM_CLASS
 from smpp.text import UserData, decode_text, encode_gsm7, user_data
 
 DEFAULT_TIMEOUT = 10.0
@@ -38,6 +39,16 @@ class ReceivedReply:
     destination: str
     text: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReceipt:
+    """A delivery receipt the gateway sent us (esm_class 0x04) for one of our messages."""
+
+    message_id: str
+    """Its ``receipted_message_id``: the id our submit_sm was acknowledged with."""
+    state: int | None
+    text: str
 
 
 @dataclass
@@ -63,6 +74,7 @@ class Esme:
         self.acks: dict[int, tuple[int, str, float]] = {}
         """Sequence -> (status, message_id, when) for every response to our submit_sm."""
         self.replies: list[ReceivedReply] = []
+        self.receipts: list[ReceivedReceipt] = []
         self.declined = 0
         """deliver_sm declined because they were for another number than ``only_to``."""
         self.sent_at: dict[int, float] = {}
@@ -127,10 +139,19 @@ class Esme:
         self.client.send_pdu(pdu)
         return int(pdu.sequence)
 
-    def wait(self, *, acks: int = 0, replies: int = 0, timeout: float = DEFAULT_TIMEOUT) -> bool:
-        """Read until ``acks`` responses and ``replies`` deliver_sm arrived, or ``timeout``."""
+    def wait(
+        self,
+        *,
+        acks: int = 0,
+        replies: int = 0,
+        receipts: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> bool:
+        """Read until ``acks`` responses, ``replies`` and ``receipts`` arrived, or ``timeout``."""
         deadline = time.monotonic() + timeout
-        while len(self.acks) < acks or len(self.replies) < replies:
+        while (
+            len(self.acks) < acks or len(self.replies) < replies or len(self.receipts) < receipts
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -161,6 +182,16 @@ class Esme:
         if self._only_to is not None and destination != self._only_to:
             self.declined += 1  # a citizen's reply: not decoded, not kept, not shown
             return ESME_RX_T_APPN
+        if int(pdu.esm_class or 0) & RECEIPT_ESM_CLASS:
+            state = pdu.message_state
+            self.receipts.append(
+                ReceivedReceipt(
+                    _text(pdu.receipted_message_id),
+                    None if state is None else int(state),
+                    _text(pdu.short_message),
+                )
+            )
+            return int(smpplib.consts.SMPP_ESME_ROK)
         data = user_data(
             bytes(pdu.short_message or b""),
             data_coding=int(pdu.data_coding or 0),

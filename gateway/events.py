@@ -67,6 +67,8 @@ class ReplyFinished:
     status: int | None
     latency: float | None
     """Seconds from the citizen's message arriving to the peer acknowledging our reply."""
+    kind: str = "reply"
+    """``reply``, or ``receipt`` for a delivery receipt the peer asked for."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,9 @@ from smpp.events import (
     SendPdu,
     Unbound,
 )
+from smpp.receipts import RECEIPT_ESM_CLASS
 from smpp.session import Session, State
+from store.delivery import RECEIPT
 
 UNBOUND: Final = "unbound"
 """The peer label of PDUs on a connection that has not bound (yet)."""
@@ -202,6 +204,12 @@ class Metrics:
             ACK_BUCKETS,
             "peer",
         )
+        self.receipts = counter(
+            "vssid_sms_receipts",
+            "Delivery receipts peers asked for (registered_delivery) by peer and final state.",
+            "peer",
+            "state",
+        )
         self.reply_latency = histogram(
             "vssid_sms_reply_latency_seconds",
             "From a message's arrival to the peer acknowledging our reply.",
@@ -324,7 +332,8 @@ class SmppMetrics:
         peer = self._peer(session)
         self._count(peer, pdu, "out")
         if pdu.command == "deliver_sm":
-            self._replies.get(peer, "sent").inc()
+            if not (pdu.integer("esm_class") or 0) & RECEIPT_ESM_CLASS:
+                self._replies.get(peer, "sent").inc()
             self._track_window(session, peer)
 
     def _received(self, session: Session, event: PduReceived) -> None:
@@ -461,6 +470,9 @@ class EventMetrics:
     def _reply_finished(self, event: ReplyFinished) -> None:
         peer = self._m.peer(event.peer)
         state = event.state if event.state in REPLY_STATES else OTHER
+        if event.kind == RECEIPT:
+            self._m.receipts.labels(peer, state).inc()
+            return
         self._replies.get(peer, state).inc()
         if event.state == "acknowledged" and event.latency is not None:
             self._reply_latency.get(peer).observe(event.latency)

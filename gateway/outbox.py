@@ -33,14 +33,17 @@ from gateway.events import (
 from gateway.workers import WorkerPool
 from smpp.codec import Status
 from smpp.interfaces import DeliveryFailed, DeliveryResult
-from smpp.outbound import outgoing_parts
+from smpp.outbound import Outgoing, outgoing_parts
 from smpp.protocol import SmppListener
+from smpp.receipts import receipt_part
 from smpp.registry import Bind
 from smpp.settings import PeerSettings, SmppSettings
 from store.delivery import (
     ACKNOWLEDGED,
     FAILED,
     QUEUED,
+    RECEIPT,
+    REPLY,
     ClaimedReply,
     DeliveryOutcome,
     claim_replies,
@@ -104,6 +107,7 @@ class OutboxDispatcher:
         self._results: dict[str, list[DeliveryOutcome]] = {}
         self._finishing: set[str] = set()
         self._latencies: dict[int, datetime | None] = {}
+        self._receipts: set[int] = set()  # ids of the delivery receipts among those in flight
         self._retries: dict[str, IDelayedCall] = {}  # per peer: writing its results again
         self._stopped = False
         self._settled_waiters: list[Deferred[None]] = []
@@ -229,18 +233,7 @@ class OutboxDispatcher:
         settings = self._peers.get(reply.peer)
         sends: list[Deferred[DeliveryResult]] = []
         try:
-            parts = outgoing_parts(
-                reply.id,
-                reply.body,
-                source_addr=reply.from_address,
-                destination_addr=reply.to_address,
-                reference=reply.id % 256,
-                packed=settings.gsm7_packed if settings else False,
-                source_addr_ton=reply.from_ton,
-                source_addr_npi=reply.from_npi,
-                dest_addr_ton=reply.to_ton,
-                dest_addr_npi=reply.to_npi,
-            )
+            parts = self._parts(reply, settings)
             self._latencies[reply.id] = reply.received_at
             for part in parts:
                 sends.append(self._listener.send(reply.peer, part))
@@ -254,6 +247,35 @@ class OutboxDispatcher:
             sends[0].addBoth(self._settled_one, reply)
             return
         DeferredList(sends, consumeErrors=True).addCallback(self._settled, reply)
+
+    def _parts(self, reply: ClaimedReply, settings: PeerSettings | None) -> list[Outgoing]:
+        if reply.kind == RECEIPT:
+            self._receipts.add(reply.id)
+            return [
+                receipt_part(
+                    (reply.id, 1),
+                    str(-int(reply.in_reply_to)),  # a receipt names its message negated
+                    reply.body,
+                    source_addr=reply.from_address,
+                    destination_addr=reply.to_address,
+                    source_addr_ton=reply.from_ton,
+                    source_addr_npi=reply.from_npi,
+                    dest_addr_ton=reply.to_ton,
+                    dest_addr_npi=reply.to_npi,
+                )
+            ]
+        return outgoing_parts(
+            reply.id,
+            reply.body,
+            source_addr=reply.from_address,
+            destination_addr=reply.to_address,
+            reference=reply.id % 256,
+            packed=settings.gsm7_packed if settings else False,
+            source_addr_ton=reply.from_ton,
+            source_addr_npi=reply.from_npi,
+            dest_addr_ton=reply.to_ton,
+            dest_addr_npi=reply.to_npi,
+        )
 
     def _settled_one(self, result: DeliveryResult | Failure, reply: ClaimedReply) -> None:
         self._settled([(not isinstance(result, Failure), result)], reply)
@@ -332,13 +354,16 @@ class OutboxDispatcher:
         now = self._clock.now()
         for outcome in outcomes:
             received = self._latencies.pop(outcome.id, None)
+            kind = RECEIPT if outcome.id in self._receipts else REPLY
+            self._receipts.discard(outcome.id)
             if outcome.id not in recorded:
                 continue
             if outcome.state == QUEUED:
                 self._observer.observe(ReplyDeferred(peer, outcome.status, outcome.detail))
             else:
                 latency = (now - received).total_seconds() if received else None
-                self._observer.observe(ReplyFinished(peer, outcome.state, outcome.status, latency))
+                finished = ReplyFinished(peer, outcome.state, outcome.status, latency, kind)
+                self._observer.observe(finished)
         self._finish(peer)
         self.pump(peer)
         self._check_settled()
@@ -352,6 +377,7 @@ class OutboxDispatcher:
         if self._stopped:  # these stay claimed: released when we start again
             for outcome in outcomes:
                 self._latencies.pop(outcome.id, None)
+                self._receipts.discard(outcome.id)
             self._finish(peer)  # results that came in meanwhile get their one try
             self._check_settled()
             return
@@ -382,8 +408,8 @@ class OutboxDispatcher:
                     count=len(released),
                 )
             expired = await self._workers.run(expire_replies, self._engine, now)
-            for _, peer in expired:
-                self._observer.observe(ReplyFinished(peer, "expired", None, None))
+            for _, peer, kind in expired:
+                self._observer.observe(ReplyFinished(peer, "expired", None, None, kind))
             due = await self._workers.run(queued_by_peer, self._engine, now)
             for peer in due:
                 self.pump(peer)

@@ -55,12 +55,14 @@ from smpp.codec import Status
 from smpp.inbound import InboundMessage
 from smpp.interfaces import Acknowledgement
 from smpp.reassembly import Assembled, Discarded, Part, Reassembler
+from smpp.receipts import receipt_text, wants_receipt
 from smpp.registry import Bind
 from smpp.settings import SmppSettings
 from smpp.text import Coding, Concat, UserData, decode_text
 from store.inbound import (
     NewMessage,
     PendingMessage,
+    Receipts,
     StoredMessage,
     handle_messages,
     pending_from,
@@ -122,13 +124,36 @@ def new_message(peer: str, message: InboundMessage, received_at: datetime) -> Ne
         concat_total=concat.total if concat else None,
         concat_sequence=concat.sequence if concat else None,
         user_message_reference=message.user_message_reference,
+        registered_delivery=message.registered_delivery,
         fingerprint=fingerprint(peer, message),
         received_at=received_at,
     )
 
 
+def receipt_for(message_id: int, message: NewMessage) -> QueuedReply | None:
+    """The delivery receipt of a message just stored, if its peer asked for one: stored is
+    delivered, so both dates are when it arrived."""
+    if not wants_receipt(message.command, message.registered_delivery):
+        return None
+    route = SmsRoute(
+        peer=message.peer,
+        to_address=message.source_addr,
+        to_ton=message.source_ton,
+        to_npi=message.source_npi,
+        from_address=message.destination_addr.strip(),
+        in_reply_to=str(-message_id),
+        from_ton=message.dest_ton,
+        from_npi=message.dest_npi,
+    )
+    text = receipt_text(str(message_id), message.received_at, message.received_at)
+    return QueuedReply(route, text, text, message.received_at)
+
+
 class InboundStore:
-    """Stores messages in group commits and releases their acknowledgements afterwards."""
+    """Stores messages in group commits and releases their acknowledgements afterwards.
+
+    Receipts that peers ask for (``registered_delivery``) are queued in the same commits.
+    """
 
     def __init__(
         self,
@@ -147,6 +172,7 @@ class InboundStore:
         self._reactor = reactor
         self._observer = observer
         self._on_stored = on_stored
+        self._receipts = Receipts(receipt_for, timedelta(hours=settings.reply_expiry_hours))
         self._waiting: list[_Waiting] = []
         self._committing = False
         self._fresh: deque[PendingMessage] = deque()
@@ -199,8 +225,10 @@ class InboundStore:
             return
         self._committing = True
         window = timedelta(seconds=self._settings.duplicate_window_seconds)
+        messages = [w.message for w in batch]
+        now = self._clock.now()
         stored = self._workers.run(
-            store_messages, self._engine, [w.message for w in batch], window, self._clock.now()
+            store_messages, self._engine, messages, window, now, self._receipts
         )
         stored.addCallbacks(self._stored, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
         stored.addErrback(self._unanswered, batch)

@@ -35,6 +35,8 @@ class Outgoing:
     source_addr_npi: int = 0
     dest_addr_ton: int = 1
     dest_addr_npi: int = 1
+    options: tuple[tuple[str, int | bytes], ...] = ()
+    """TLVs by smpplib's name, e.g. a receipt's ``receipted_message_id``."""
 
     def to_pdu(self, sequence: int) -> Pdu:
         """The deliver_sm carrying this part. Raises ``ValueError`` (naming the field, never
@@ -54,6 +56,7 @@ class Outgoing:
             "data_coding": self.data_coding,
             "short_message": self.short_message,
         }
+        params.update(self.options)
         return Pdu("deliver_sm", sequence, 0, params)
 
     def __repr__(self) -> str:

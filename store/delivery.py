@@ -37,6 +37,9 @@ ACKNOWLEDGED = "acknowledged"
 FAILED = "failed"
 EXPIRED = "expired"
 FINAL = (ACKNOWLEDGED, FAILED, EXPIRED)
+REPLY = "reply"
+RECEIPT = "receipt"
+"""The outbox kinds: a reply to a citizen's message, a delivery receipt the peer asked for."""
 
 _OUTBOX = cast(sa.Table, OutboxRow.__table__)
 _EVENTS = cast(sa.Table, OutboxEventRow.__table__)
@@ -59,6 +62,8 @@ class ClaimedReply:
     attempts: int
     received_at: datetime | None
     """When the citizen's message arrived (for the reply latency), if it is still stored."""
+    kind: str = REPLY
+    in_reply_to: str = ""
 
     def __repr__(self) -> str:
         return f"ClaimedReply(id={self.id}, peer={self.peer!r})"  # the body holds a password
@@ -142,6 +147,8 @@ def claim_replies(
                     _OUTBOX.c.body,
                     _OUTBOX.c.attempts,
                     _INBOUND.c.received_at,
+                    _OUTBOX.c.kind,
+                    _OUTBOX.c.in_reply_to,
                 )
                 .select_from(
                     _OUTBOX.outerjoin(
@@ -238,8 +245,8 @@ def finish_replies(
     return sorted(o.id for o in written)
 
 
-def expire_replies(engine: Engine, now: datetime) -> list[tuple[int, str]]:
-    """Mark queued replies past their expiry ``expired``; returns (id, peer) of each.
+def expire_replies(engine: Engine, now: datetime) -> list[tuple[int, str, str]]:
+    """Mark queued replies past their expiry ``expired``; returns (id, peer, kind) of each.
 
     One UPDATE with the whole condition: a reply claimed by another instance between a read
     and a write here cannot be expired under its feet.
@@ -251,13 +258,13 @@ def expire_replies(engine: Engine, now: datetime) -> list[tuple[int, str]]:
                 sa.update(_OUTBOX)
                 .where(_OUTBOX.c.state == QUEUED, _OUTBOX.c.expires_at <= now)
                 .values(state=EXPIRED, body=_OUTBOX.c.body_masked, finished_at=now, updated_at=now)
-                .returning(_OUTBOX.c.id, _OUTBOX.c.peer)
+                .returning(_OUTBOX.c.id, _OUTBOX.c.peer, _OUTBOX.c.kind)
             ).all()
             _events(
                 connection,
                 [_event(row.id, row.peer, EXPIRED, None, "expired", now) for row in rows],
             )
-    return [(row.id, row.peer) for row in rows]
+    return [(row.id, row.peer, row.kind) for row in rows]
 
 
 def release_claims(

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from commands.ports import QueuedReply
 from store.db import begin_write_connection
+from store.delivery import RECEIPT
 from store.models import InboundRow, OutboxRow
 from store.repos import advisory_locks, db_time, one_writer, outbox_values
 
@@ -59,8 +60,22 @@ class NewMessage:
     concat_total: int | None
     concat_sequence: int | None
     user_message_reference: int | None
+    registered_delivery: int
     fingerprint: str
     received_at: datetime
+
+
+MakeReceipt = Callable[[int, NewMessage], QueuedReply | None]
+"""The delivery receipt to queue for a message just stored under an id, if it wants one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipts:
+    """Receipts are queued in the transaction that stores their messages: one that was
+    acknowledged always gets its receipt, even after a crash."""
+
+    make: MakeReceipt
+    expiry: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +113,11 @@ class PendingMessage:
 
 
 def store_messages(
-    engine: Engine, messages: Sequence[NewMessage], duplicate_window: timedelta, now: datetime
+    engine: Engine,
+    messages: Sequence[NewMessage],
+    duplicate_window: timedelta,
+    now: datetime,
+    receipts: Receipts | None = None,
 ) -> list[StoredMessage]:
     """Store ``messages`` in one transaction; a resend within the window is kept as a duplicate.
 
@@ -127,11 +146,26 @@ def store_messages(
             for index, new_id in zip(originals, ids, strict=True):
                 result[index] = StoredMessage(new_id, None)
                 first_seen[messages[index].fingerprint] = new_id
+            if receipts is not None:  # a resend's receipt went with its first copy
+                stored = [(new_id, messages[i]) for i, new_id in zip(originals, ids, strict=True)]
+                _queue_receipts(connection, receipts, stored)
             first_ids = [first_seen[messages[i].fingerprint] for i in copies]
             ids = _insert(connection, [messages[i] for i in copies], first_ids)
             for index, new_id, first in zip(copies, ids, first_ids, strict=True):
                 result[index] = StoredMessage(new_id, first)
     return [result[index] for index in range(len(messages))]
+
+
+def _queue_receipts(
+    connection: Connection, receipts: Receipts, stored: Sequence[tuple[int, NewMessage]]
+) -> None:
+    rows = []
+    for new_id, message in stored:
+        receipt = receipts.make(new_id, message)
+        if receipt is not None:
+            rows.append({**outbox_values(receipt, receipts.expiry), "kind": RECEIPT})
+    if rows:
+        connection.execute(sa.insert(_OUTBOX), rows)
 
 
 _FIRST_COPIES = (

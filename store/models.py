@@ -140,6 +140,10 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
     peer_message_id: Mapped[str | None] = mapped_column(String(65))
+    kind: Mapped[str] = mapped_column(String(8), default="reply", server_default="reply")
+    """``reply`` (to a citizen's message) or ``receipt`` (a delivery receipt the peer asked for
+    with ``registered_delivery``; its ``in_reply_to`` is the message's id negated, so that it
+    is unique beside the reply to the same message and still names it)."""
 
 
 class CallRow(Base):
@@ -198,6 +202,7 @@ class InboundRow(Base):
     concat_total: Mapped[int | None] = mapped_column(Integer)
     concat_sequence: Mapped[int | None] = mapped_column(Integer)
     user_message_reference: Mapped[int | None] = mapped_column(Integer)
+    registered_delivery: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fingerprint: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(index=True)
     state: Mapped[str] = mapped_column(String(12))

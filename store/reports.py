@@ -24,7 +24,7 @@ from typing import Any, Final, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from store.delivery import FINAL
+from store.delivery import FINAL, REPLY
 from store.models import CallRow, InboundRow, OutboxRow, ResetEventRow
 
 VIETNAM: Final = timedelta(hours=7)
@@ -151,6 +151,7 @@ def _replies(connection: Connection, low: datetime, high: datetime, minutes: int
     query = (
         sa.select(day, _OUTBOX.c.peer, _OUTBOX.c.state, sa.func.count())
         .where(
+            _OUTBOX.c.kind == REPLY,  # receipts are not replies, and nobody pays for them
             _OUTBOX.c.state.in_(FINAL),
             _OUTBOX.c.finished_at >= low,
             _OUTBOX.c.finished_at < high,

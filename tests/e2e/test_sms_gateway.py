@@ -295,6 +295,30 @@ async def test_a_reply_comes_from_the_short_code_as_the_peer_addressed_it(gatewa
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_receipt_asked_for_comes_back_naming_the_acknowledged_message(
+    gateway: Gateway,
+) -> None:
+    def scenario() -> tuple[Esme, int]:
+        esme = Esme("127.0.0.1", smpp_port(gateway), "viettel", PEER_PASSWORD)
+        try:
+            asked = esme.submit("84987654321", "BH MK 0123456789", registered_delivery=0x11)
+            esme.submit("84987654322", "BH MK 0123456789")  # no receipt asked for
+            assert esme.wait(acks=2, replies=2, receipts=1, timeout=WAIT)
+            assert not esme.wait(receipts=2, timeout=0.5)
+        finally:
+            esme.close()
+        return esme, asked
+
+    esme, asked = await in_thread(scenario)
+
+    (receipt,) = esme.receipts
+    status, message_id, _ = esme.acks[asked]
+    assert (status, receipt.message_id, receipt.state) == (0, message_id, 2)  # DELIVERED
+    assert receipt.text.startswith(f"id:{message_id} sub:001 dlvrd:001 submit date:")
+    assert [reply.text for reply in esme.replies] == [MISMATCH, MISMATCH]
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_long_message_in_udh_parts_is_joined_and_answered_once(gateway: Gateway) -> None:
     udh = [b"\x05\x00\x03\x2a\x02\x01", b"\x05\x00\x03\x2a\x02\x02"]
     parts = [

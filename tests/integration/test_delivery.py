@@ -137,7 +137,8 @@ def test_only_queued_replies_past_their_expiry_expire(engine: Engine, clock: Fix
 
     expired = expire_replies(engine, clock.now())
 
-    assert [peer for _, peer in expired] == [PEER] and expired[0][0] != sending.id
+    assert [(peer, kind) for _, peer, kind in expired] == [(PEER, "reply")]
+    assert expired[0][0] != sending.id
     assert states(engine)[sending.id] == (SENDING, "me")
 
 

@@ -10,19 +10,23 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from store.inbound import NewMessage, StoredMessage, store_messages
-from store.models import InboundRow
+from gateway.sms import receipt_for
+from store.inbound import NewMessage, Receipts, StoredMessage, store_messages
+from store.models import InboundRow, OutboxRow
 from tests.support.clock import FixedClock
 
 WINDOW = timedelta(seconds=120)
 
 
-def new_message(clock: FixedClock, fingerprint: str = "f" * 64) -> NewMessage:
+def new_message(
+    clock: FixedClock, fingerprint: str = "f" * 64, registered_delivery: int = 0
+) -> NewMessage:
     return NewMessage(
         peer="viettel", command="submit_sm", source_addr="84912345678", source_ton=1,
         source_npi=1, destination_addr="8079", dest_ton=2, dest_npi=1, short_code="8079",
         coding="gsm7", payload=b"BH MK 0123456789", concat_reference=None, concat_total=None,
-        concat_sequence=None, user_message_reference=None, fingerprint=fingerprint,
+        concat_sequence=None, user_message_reference=None,
+        registered_delivery=registered_delivery, fingerprint=fingerprint,
         received_at=clock.now(),
     )  # fmt: skip
 
@@ -32,6 +36,30 @@ def states(engine: Engine) -> list[str]:
         return list(
             connection.execute(sa.select(InboundRow.state).order_by(InboundRow.id)).scalars()
         )
+
+
+def test_a_receipt_asked_for_is_queued_with_its_message_and_not_again_for_a_resend(
+    engine: Engine, clock: FixedClock
+) -> None:
+    receipts = Receipts(receipt_for, timedelta(hours=24))
+    wanting = new_message(clock, registered_delivery=0x11)  # receipt + intermediate: as peers do
+    [first, plain] = store_messages(
+        engine, [wanting, new_message(clock, "e" * 64)], WINDOW, clock.now(), receipts
+    )
+    [again] = store_messages(engine, [wanting], WINDOW, clock.now(), receipts)
+
+    with engine.connect() as connection:
+        columns = ("kind", "in_reply_to", "to_address", "from_address", "body")
+        rows = connection.execute(sa.select(*(OutboxRow.__table__.c[c] for c in columns))).all()
+    assert again.duplicate_of == first.id and plain.id != first.id
+    [(kind, in_reply_to, to_address, from_address, body)] = rows
+    assert (kind, in_reply_to, to_address, from_address) == (
+        "receipt",
+        f"-{first.id}",
+        "84912345678",
+        "8079",
+    )
+    assert body.startswith(f"id:{first.id} sub:001 dlvrd:001 submit date:") and "DELIVRD" in body
 
 
 def test_a_resend_within_the_window_is_stored_as_a_duplicate_of_the_first(

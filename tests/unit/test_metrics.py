@@ -64,6 +64,15 @@ def test_reply_states_and_reply_latency_only_for_acknowledged_replies() -> None:
     assert value(metrics, "vssid_sms_reply_latency_seconds_sum", peer="vina") == 1.2
 
 
+def test_receipts_are_counted_apart_from_replies() -> None:
+    metrics, events = _metrics()
+    events.observe(ReplyFinished("vina", "acknowledged", 0, None, kind="receipt"))
+    events.observe(ReplyFinished("vina", "expired", None, None, kind="receipt"))
+    assert value(metrics, "vssid_sms_receipts_total", peer="vina", state="acknowledged") == 1
+    assert value(metrics, "vssid_sms_receipts_total", peer="vina", state="expired") == 1
+    assert value(metrics, "vssid_sms_replies_total", peer="vina", state="acknowledged") is None
+
+
 def test_resets_by_channel_outcome_and_carrier_with_duplicates_apart() -> None:
     metrics, events = _metrics()
     events.observe(ResetDecided("sms", "reset", "Viettel", False, "a", "+84961234567", "0123"))
