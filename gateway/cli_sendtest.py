@@ -2,7 +2,8 @@
 
 For operators checking a deployment end to end: it binds with smpplib (an SMPP library
 independent of ours) as a transceiver, sends the message as a citizen's submit_sm to the short
-code, and prints the acknowledgement, the reply and both latencies. The reply may contain a
+code, and prints the acknowledgement, the reply and both latencies (with ``--receipt``, the
+delivery receipt too). The reply may contain a
 real new password if the number and code match a real account: use test accounts.
 
 It binds with a production peer's credentials, so the gateway may hand it replies queued for
@@ -56,6 +57,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--to", dest="destination", default="8079", help="short code (default: 8079)"
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
+    parser.add_argument(
+        "--receipt",
+        action="store_true",
+        help="ask for a delivery receipt (registered_delivery 1) and wait for it too",
+    )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument(
         "--cafile", metavar="FILE", help="CA certificate(s) to trust for --tls (default: system)"
@@ -102,7 +108,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vssid-gateway: cannot bind to {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     try:
-        sequence = esme.submit(source, args.text, destination=args.destination)
+        sequence = esme.submit(
+            source, args.text, destination=args.destination, registered_delivery=int(args.receipt)
+        )
         got_ack = esme.wait(acks=1, timeout=args.timeout)
         if not got_ack:
             print(f"no submit_sm_resp within {args.timeout:g} s", file=sys.stderr)
@@ -128,6 +136,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"after {(reply.at - sent_at) * 1000:.1f} ms:"
         )
         print(reply.text)
+        if args.receipt:
+            return _print_receipt(esme, message_id, sent_at, args.timeout)
         return 0
     finally:
         esme.close()
+
+
+def _print_receipt(esme: Esme, message_id: str, sent_at: float, timeout: float) -> int:
+    if not esme.wait(receipts=1, timeout=timeout):
+        print(f"no delivery receipt within {timeout:g} s", file=sys.stderr)
+        return EXIT_NO_REPLY
+    receipt = esme.receipts[0]
+    print(
+        f"delivery receipt for {receipt.message_id} (message_state {receipt.state}), "
+        f"after {(receipt.at - sent_at) * 1000:.1f} ms:"
+    )
+    print(receipt.text)
+    return 0 if receipt.message_id == message_id else EXIT_NO_REPLY

@@ -49,6 +49,7 @@ class ReceivedReceipt:
     """Its ``receipted_message_id``: the id our submit_sm was acknowledged with."""
     state: int | None
     text: str
+    at: float
 
 
 @dataclass
@@ -189,6 +190,7 @@ class Esme:
                     _text(pdu.receipted_message_id),
                     None if state is None else int(state),
                     _text(pdu.short_message),
+                    time.monotonic(),
                 )
             )
             return int(smpplib.consts.SMPP_ESME_ROK)

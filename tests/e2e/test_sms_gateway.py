@@ -184,6 +184,24 @@ async def test_send_test_prints_the_acknowledgement_and_the_reply(
     assert out.rstrip().endswith(MISMATCH)
 
 
+@pytest_twisted.ensureDeferred
+async def test_send_test_asks_for_a_receipt_and_prints_it(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "send-test", "--port", str(smpp_port(gateway)), "--system-id", "viettel",
+        "--password", PEER_PASSWORD, "--from", "0987654321", "--receipt", "BH MK 0123456789",
+    ]  # fmt: skip
+
+    status = await in_thread(main, argv)
+
+    out = capsys.readouterr().out
+    message_id = re.search(r"message_id (\d+)", out)
+    assert status == 0 and message_id is not None and MISMATCH in out
+    assert f"delivery receipt for {message_id.group(1)} (message_state 2)" in out
+    assert out.rstrip().splitlines()[-1].startswith(f"id:{message_id.group(1)} sub:001")
+
+
 @pytest.mark.parametrize("how", ["env", "prompt"])
 @pytest_twisted.ensureDeferred
 async def test_send_test_takes_the_password_from_the_environment_or_a_prompt(
