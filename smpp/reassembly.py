@@ -11,11 +11,12 @@ reference); the total is part of the key too because a phone that reuses a refer
 message of a different length is sending a different message. A group is released when every
 part from 1 to ``total`` is in (:class:`Assembled` with ``complete=True``) or when
 ``timeout`` seconds have passed since its first part arrived (``complete=False``, the text of
-the parts received, in order): by the first :meth:`Reassembler.tick` after that, or at once
-by :meth:`Reassembler.add` if a part of it arrives then (it joins the parts received). A
-part that repeats one already held, or arrives for a group released less than ``timeout``
-ago, is :class:`Discarded`: the peer resent it (our response was lost), and handling it again
-would answer the citizen twice.
+the parts received, in order): by the first :meth:`Reassembler.tick` after that, never by
+:meth:`Reassembler.add`, so that stored parts re-fed after a restart, all long past their
+time, are joined before they are released (a part arriving for a group whose time is up
+likewise joins it). A part that repeats one already held, or arrives for a group released
+less than ``timeout`` ago, is :class:`Discarded`: the peer resent it (our response was lost),
+and handling it again would answer the citizen twice.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ class Reassembler:
         return len(self._groups)
 
     def add(self, part: Part, now: float) -> list[Outcome]:
-        """Feed one part; returns its message if that became ready (complete, or its time is
-        up), else nothing. Other groups whose time is up are released by :meth:`tick`."""
+        """Feed one part; returns its message if that made it complete, else nothing. Feed
+        every part at hand, then :meth:`tick`: it releases the groups whose time is up."""
         concat = part.user_data.concat
         if concat is None or concat.total == 1:
             return [_assemble(part.peer, part.source, part.received_at, [part], ())]
@@ -98,9 +99,7 @@ class Reassembler:
             return [Discarded(part.id, "duplicate")]
         group.parts[concat.sequence] = part
         group.first_received_at = min(group.first_received_at, part.received_at)
-        # Only this part's group is looked at: other groups whose time is up wait for the
-        # caller's tick (once per batch), not a walk over every group for every part.
-        if len(group.parts) == concat.total or group.first_received_at + self._timeout <= now:
+        if len(group.parts) == concat.total:
             return [self._release(key, now)]
         return []
 

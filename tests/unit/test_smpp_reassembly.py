@@ -42,16 +42,15 @@ def test_after_the_timeout_the_parts_received_are_handled_as_they_are() -> None:
     assert reassembler.next_deadline() is None
 
 
-def test_a_part_for_a_timed_out_group_releases_that_group_alone_others_wait_for_tick() -> None:
+def test_a_part_for_a_timed_out_group_joins_it_and_tick_releases_every_such_group() -> None:
     reassembler = Reassembler(60)
     reassembler.add(_part(1, "A", ref=1), 0.0)
     reassembler.add(_part(1, "B", ref=2), 0.0)
-    (out,) = reassembler.add(_part(2, "C", ref=1, at=61.0), 61.0)
-    assert isinstance(out, Assembled)
-    assert (out.text, out.complete, out.missing) == ("AC", False, (3,))
-    assert reassembler.pending == 1
-    (other,) = reassembler.tick(61.0)
-    assert isinstance(other, Assembled) and other.text == "B"
+    assert reassembler.add(_part(2, "C", ref=1, at=61.0), 61.0) == []
+    first, other = reassembler.tick(61.0)
+    assert isinstance(first, Assembled) and isinstance(other, Assembled)
+    assert (first.text, first.complete, first.missing) == ("AC", False, (3,))
+    assert other.text == "B" and reassembler.pending == 0
 
 
 def test_a_resent_part_is_discarded_not_handled_twice() -> None:
@@ -79,8 +78,10 @@ def test_messages_are_kept_apart_by_peer_source_reference_and_total() -> None:
     assert reassembler.pending == 3
 
 
-def test_parts_reloaded_after_a_restart_keep_their_original_deadline() -> None:
+def test_parts_reloaded_after_a_restart_are_joined_before_their_late_release() -> None:
     reassembler = Reassembler(60)  # a fresh process, fed the stored parts at t=500
-    assert reassembler.add(_part(1, "A", at=400.0), 500.0) == [
-        Assembled("A", ("7-1-400.0",), False, (2, 3), "viettel", "0912", 400.0)
+    assert reassembler.add(_part(1, "A", at=400.0), 500.0) == []
+    assert reassembler.add(_part(3, "C", at=410.0), 500.0) == []
+    assert reassembler.tick(500.0) == [
+        Assembled("AC", ("7-1-400.0", "7-3-410.0"), False, (2,), "viettel", "0912", 400.0)
     ]
