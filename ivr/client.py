@@ -21,7 +21,7 @@ channel nobody drives; call it before stopping the ``ClientService``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IAddress
@@ -55,6 +55,7 @@ class AmiProtocol(Protocol):
         self._timer_at: float | None = None
         self.closed: Deferred[None] = Deferred()
         """Fires when the connection is gone."""
+        self._lost_calls: set[str] = set()
 
     def connectionMade(self) -> None:  # noqa: N802
         set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
@@ -66,8 +67,8 @@ class AmiProtocol(Protocol):
         self._apply(self.link.data_received(data, self._clock.seconds()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:  # noqa: N802
-        in_progress = set(self.calls)
         self._apply(self.link.connection_lost(self._clock.seconds()))
+        in_progress, self._lost_calls = self._lost_calls, set()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self.factory.link_lost(self, in_progress)
@@ -112,9 +113,7 @@ class AmiProtocol(Protocol):
                 self.calls[effect.channel] = call
                 self.factory.call_started(call)
             elif isinstance(effect, link.CallEnded):
-                ended = self.calls.pop(effect.channel, None)
-                if ended is not None:
-                    ended.ended(effect.reason)
+                self._call_ended(effect)
             elif isinstance(effect, link.LoggedIn):
                 self.factory.logged_in(self)
             elif isinstance(effect, link.LoginFailed):
@@ -126,14 +125,27 @@ class AmiProtocol(Protocol):
                     transport.loseConnection()
         self._rearm()
 
+    def _call_ended(self, effect: link.CallEnded) -> None:
+        ended = self.calls.pop(effect.channel, None)
+        if ended is not None:
+            ended.ended(effect.reason)
+        if effect.reason == link.LINK_LOST:
+            # Ended here, but still in AsyncAGI at Asterisk: hung up after the reconnect. (A
+            # link we close ourselves has ended its calls before connectionLost runs.)
+            self._lost_calls.add(effect.channel)
+
     def _fail(self, effect: link.CommandFailed) -> None:
         waiting = self._pending.pop(effect.key, None)
         if waiting is None:
             return
         call = self.calls.get(effect.key[0])
         reason = effect.detail or effect.failure.value
-        if effect.failure is link.Failure.TIMEOUT:
-            reason = "AGI command timed out"
+        if effect.failure in _STILL_IN_ASYNC_AGI:
+            # The channel is still Asterisk's and ours: nobody else will end it for the caller.
+            if effect.failure is link.Failure.TIMEOUT:
+                reason = "AGI command timed out"
+            else:
+                reason = f"unreadable AGI reply: {reason}"
             if call is not None:
                 call.ended(reason)
                 self.send_raw(self._orphan_hangup(effect.key[0]))
@@ -162,6 +174,10 @@ class AmiProtocol(Protocol):
         self._timer = None
         self._timer_at = None
         self._apply(self.link.tick(self._clock.seconds()))
+
+
+_STILL_IN_ASYNC_AGI: Final = frozenset({link.Failure.TIMEOUT, link.Failure.BAD_REPLY})
+"""Command failures after which the call is still in AsyncAGI, waiting for our next command."""
 
 
 class AmiClientFactory(Factory):

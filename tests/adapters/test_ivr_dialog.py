@@ -271,6 +271,37 @@ def test_link_dropped_mid_call_ends_it_and_the_orphan_is_hung_up_after_reconnect
     assert [m.get("Channel") for m in again.server.received if m.action == "AGI"] == [channel]
 
 
+def test_a_link_the_client_closes_itself_still_hangs_up_its_calls_after_reconnect() -> None:
+    run = start()
+    run.loop.pbx.place_call("0912345678", script=[Press("8", on=MENU)])
+    run.loop.run_until(lambda: any(c.startswith("GET DATA") for c in run.loop.commands()))
+    channel = run.loop.pbx.started_calls[0].name
+    run.loop.client.dataReceived(b"not an AMI header line\r\n")  # framing error: we close
+    run.loop.run_until(lambda: bool(run.log.records))
+    assert run.record.outcome is CallOutcome.LINK_LOST
+
+    again = Loop(run.loop.pbx, run.factory)
+    again.run_until(lambda: run.factory.connected is not None)
+    again.run_until(lambda: "HANGUP" in again.commands())
+    assert [m.get("Channel") for m in again.server.received if m.action == "AGI"] == [channel]
+
+
+def test_an_unreadable_agi_reply_ends_the_call_and_hangs_it_up() -> None:
+    run = start()
+    run.loop.pbx.place_call("0912345678", script=[])
+    run.loop.run_until(lambda: any(c.startswith("STREAM FILE") for c in run.loop.commands()))
+    pending = [m for m in run.loop.server.received if m.action == "AGI"][-1]
+    garbled = (
+        f"Event: AsyncAGIExec\r\nChannel: {pending.get('Channel')}\r\n"
+        f"CommandId: {pending.get('CommandID')}\r\nResult: 200%20banana\r\n\r\n"
+    )
+    run.loop.client.dataReceived(garbled.encode())
+    run.loop.run_until(lambda: bool(run.log.records))
+    assert run.record.outcome is CallOutcome.HUNG_UP
+    assert run.record.detail.startswith("unreadable AGI reply")
+    run.loop.run_until(lambda: "HANGUP" in run.loop.commands())
+
+
 def test_hundred_simultaneous_calls_all_complete() -> None:
     run = start()
     for n in range(100):
