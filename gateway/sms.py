@@ -344,6 +344,7 @@ class MessageProcessor:
         self._reassembler = Reassembler(settings.reassembly_timeout_seconds)
         self._parts: dict[int, PendingMessage] = {}
         self._retry: list[_Item] = []
+        self._suspects: list[_Item] = []  # from batches that failed: decided one at a time
         self._backlog_after: int | None = 0  # reading the start-up backlog, after this id
         self._orphans_due = False
         self._running = False
@@ -428,14 +429,35 @@ class MessageProcessor:
                 released.extend(self._reassembler.add(part, now))
         released.extend(self._reassembler.tick(now))
         items, self._retry = self._retry + self._plan(released, singles), []
+        await self._decide_suspect()
         if not items:
             return
         try:
             decided = await self._workers.run(self._decide, items)
         except BaseException:
-            self._retry = items  # stored, not decided: decide them again
+            # Stored, not decided: decided again one at a time, so that one message that
+            # cannot be decided (whatever the reason) does not hold back every later one.
+            self._suspects += items
             raise
         self._retry = decided.retry
+        self._settle(decided)
+
+    async def _decide_suspect(self) -> None:
+        """Decide alone the items of failed batches, until one fails: that one waits at the
+        back (a database that is down fails them all: one try a cycle is enough)."""
+        while self._suspects:
+            item = self._suspects.pop(0)
+            try:
+                decided = await self._workers.run(self._decide, [item])
+            except Exception as error:
+                self._suspects.append(item)
+                log.failure("deciding a stored message failed; it is tried again later")
+                self._observer.observe(DatabaseFailed("handle inbound", type(error).__name__))
+                return
+            self._retry += decided.retry
+            self._settle(decided)
+
+    def _settle(self, decided: _Decided) -> None:
         self._report(decided)
         self._inbound.backlog = max(self._inbound.backlog - decided.handled - decided.gone, 0)
         self._on_replies()
@@ -469,7 +491,8 @@ class MessageProcessor:
             # what this instance holds (taken now, still to take, waiting for its other
             # parts or for a retry), or it would be decided, and reported, twice.
             held = {row.id for row in rows} | self._inbound.stored_ids() | set(self._parts)
-            held.update(part_id for item in self._retry for part_id in item.ids)
+            for waiting in (self._retry, self._suspects):
+                held.update(part_id for item in waiting for part_id in item.ids)
             rows += [row for row in orphans if row.id not in held]
         return rows
 
@@ -519,9 +542,9 @@ class MessageProcessor:
         part. While another instance holds the rest (it is deciding them), the message waits
         for a retry: dropped, its parts would come back through the orphan scan one by one and
         be discarded as late, and the citizen would get no reply. Once the rest is handled
-        elsewhere, this instance decides the message with the parts it claimed (a second
-        decision with the same first part is recorded once: the correlation id and the
-        outbox's one reply per message see to it)."""
+        elsewhere, this instance decides the message with the parts it claimed, if the first
+        part is among them; if not, the instance that decided the first part answered under
+        its id (the outbox keeps one reply per message), and the parts here are only marked."""
         decided = _Decided([], [])
         claimed_here: set[int] = set()
 
@@ -536,6 +559,12 @@ class MessageProcessor:
                     continue  # another instance handles it, or has handled it
                 if len(ours) < len(item.ids) and busy.intersection(item.ids):
                     decided.retry.append(item)
+                    continue
+                if item.ids[0] not in claimed:
+                    # Another instance decided this message's first part: it answered (or
+                    # discarded a resend) under that part's id, the one reply per message
+                    # this one would have too. Our parts are done.
+                    handled += ours
                     continue
                 decided.items.append(item)
                 handled += ours
@@ -578,7 +607,7 @@ class MessageProcessor:
 
     def _arm(self) -> None:
         deadline = self._reassembler.next_deadline()
-        if self._retry:  # parts of a message another instance holds: look again shortly
+        if self._retry or self._suspects:  # look again shortly
             again = self._reactor.seconds() + RETRY_SECONDS
             deadline = again if deadline is None else min(deadline, again)
         if self._timer is not None and self._timer.active():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -220,3 +221,77 @@ def test_when_another_instance_handled_part_of_a_message_the_rest_is_decided_her
     assert inbound_states(engine) == ["handled", "handled"]
     assert decisions(events) == 1 and replies(engine) == 1  # the first part's message, once
     assert inbound.backlog == 0 and jobs.names == []
+
+
+@ON_POSTGRESQL
+def test_when_another_instance_decided_the_first_part_the_rest_is_marked_done_here(
+    stages: tuple[InboundStore, MessageProcessor, Events],
+    engine: Engine,
+    jobs: Jobs,
+    reactor: Clock,
+) -> None:
+    inbound, processor, events = stages
+    store(inbound, jobs, *long_message())
+    first, _ = stored_ids(engine)
+    processor.wake()
+    with another_instance_deciding(engine, first) as other:
+        jobs.run_all()  # waits: the other instance is deciding the first part
+        # ... which it answers alone (its reassembly timed out) under the first part's id
+        other.execute(sa.update(InboundRow).where(InboundRow.id == first).values(state="handled"))
+        queue_reply(other, in_reply_to=first)
+        other.commit()
+
+    reactor.advance(1.0)
+    jobs.run_all()
+
+    assert inbound_states(engine) == ["handled", "handled"]
+    assert decisions(events) == 0 and replies(engine) == 1  # the other instance's, alone
+    assert inbound.backlog == 0 and jobs.names == []
+
+
+def test_a_message_that_cannot_be_decided_does_not_hold_back_the_others(
+    stages: tuple[InboundStore, MessageProcessor, Events],
+    engine: Engine,
+    jobs: Jobs,
+    reactor: Clock,
+) -> None:
+    inbound, processor, events = stages
+    store(inbound, jobs, message(b"BH MK 0123456789"), message(b"hello", source="0987654321"))
+    poisoned, fine = stored_ids(engine)
+    with engine.begin() as connection:  # a reply already queued for it: its own insert fails
+        queue_reply(connection, in_reply_to=poisoned)
+    processor.wake()
+    jobs.run_all()  # the batch of both fails
+    assert inbound_states(engine) == ["stored", "stored"]
+
+    reactor.advance(1.0)
+    jobs.run_all()  # one at a time: the poisoned one fails again, the other is decided
+    store(inbound, jobs, message(b"BH MK", source="0911111111"))
+    processor.wake()
+    jobs.run_all()  # a new message: decided in its batch, the poisoned one tried alone first
+
+    assert inbound_states(engine) == ["stored", "handled", "handled"]
+    assert replies(engine) == 3 and decisions(events) == 2 and fine in handled_ids(engine)
+    reactor.advance(1.0)
+    jobs.run_all()  # still tried, alone, once a cycle
+    assert jobs.names == [] and inbound_states(engine)[0] == "stored"
+
+
+def queue_reply(connection: Connection, *, in_reply_to: int) -> None:
+    now = datetime.now(UTC)
+    row = {
+        "peer": "viettel", "to_address": "84912345678", "to_ton": 1, "to_npi": 1,
+        "from_address": "8079", "in_reply_to": str(in_reply_to), "body": "help",
+        "body_masked": "help", "state": "queued", "created_at": now,
+        "next_attempt_at": now, "expires_at": now + timedelta(hours=1), "updated_at": now,
+    }  # fmt: skip
+    connection.execute(sa.insert(OutboxRow.__table__), row)
+
+
+def handled_ids(engine: Engine) -> set[int]:
+    with engine.connect() as connection:
+        return set(
+            connection.execute(
+                sa.select(InboundRow.id).where(InboundRow.state == "handled")
+            ).scalars()
+        )
