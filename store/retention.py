@@ -20,8 +20,10 @@ from typing import Final, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store.db import begin_write_connection
 from store.delivery import FINAL
 from store.models import InboundRow, OutboxRow
+from store.repos import one_writer
 
 BATCH: Final = 5000
 
@@ -77,8 +79,10 @@ def prune_message_bodies(engine: Engine, older_than: datetime, batch: int = BATC
 def _in_batches(engine: Engine, update: sa.Update, values: dict[str, None], batch: int) -> int:
     done = 0
     while True:
-        with engine.connect() as connection:
-            connection.execution_options(sqlite_begin="IMMEDIATE")
+        # Taken in turn with the gateway's own writers (on SQLite): SQLite's busy handler
+        # would make a group commit waiting behind a batch here sleep up to 100 ms.
+        with engine.connect() as connection, one_writer(engine):
+            begin_write_connection(connection)
             with connection.begin():
                 changed = connection.execute(update.values(values)).rowcount
         done += changed
