@@ -385,6 +385,9 @@ class OutboxDispatcher:
         if peer not in self._retries:
             self._retries[peer] = self._reactor.callLater(1.0, self._retry_finish, peer)
 
+    def _unwritten_results(self) -> bool:
+        return bool(self._finishing or self._retries or any(self._results.values()))
+
     def _retry_finish(self, peer: str) -> None:
         del self._retries[peer]
         self._finish(peer)
@@ -398,8 +401,12 @@ class OutboxDispatcher:
         try:
             now = self._clock.now()
             # Claims of an instance that died (and was not restarted under its name) are
-            # released by whichever instance notices first that their lease ran out.
-            released = await self._workers.run(release_claims, self._engine, now)
+            # released by whichever instance notices first that their lease ran out. Not while
+            # results of ours wait to be written (the database was down): our own claims may
+            # be among the expired, and a reply released here would be claimed and sent again.
+            released: list[tuple[int, str]] = []
+            if not self._unwritten_results():
+                released = await self._workers.run(release_claims, self._engine, now)
             for _, peer in released:
                 self._observer.observe(ReplyDeferred(peer, None, "lease expired"))
             if released:

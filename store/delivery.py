@@ -171,9 +171,10 @@ def finish_replies(
     """Record ``outcomes`` for replies still claimed by ``instance``; returns the ids written.
 
     An outcome for a reply whose claim was taken over (our lease ran out) is dropped: the
-    other instance owns it now. Every UPDATE repeats that condition (``sending``, claimed by
-    us), so a row another instance changed after we read nothing is left alone; on PostgreSQL
-    a row locked by another transaction is re-checked once that transaction ends.
+    other instance owns it now; but an acknowledgement still settles a reply that went back to
+    the queue and was not claimed again. Every UPDATE repeats its condition (``sending``,
+    claimed by us), so a row another instance changed after we read nothing is left alone; on
+    PostgreSQL a row locked by another transaction is re-checked once that transaction ends.
     """
     if not outcomes:
         return []
@@ -193,9 +194,13 @@ def finish_replies(
                 elif o.state == QUEUED:
                     retried.append(o.id)
             for (state, status, message_id), ids in groups.items():
+                # The peer has a reply it acknowledged, whoever holds the row now: one whose
+                # claim was released (the database was down past our lease) and that waits
+                # to be sent again is recorded delivered instead.
+                settles = sa.or_(ours, _OUTBOX.c.state == QUEUED) if state == ACKNOWLEDGED else ours
                 done = connection.execute(
                     sa.update(_OUTBOX)
-                    .where(_OUTBOX.c.id.in_(ids), ours)
+                    .where(_OUTBOX.c.id.in_(ids), settles)
                     .values(
                         state=state,
                         last_status=status,

@@ -107,3 +107,27 @@ def test_a_result_write_that_failed_gets_one_last_try_at_stop_and_no_timer_after
     late.dataReceived(encode(bind(sequence=9)))  # a bind after the stop claims nothing
     assert written(late_transport)[0].status == 0
     assert jobs.names == []
+
+
+def test_housekeeping_releases_no_claims_while_results_of_ours_wait_to_be_written(
+    engine: Engine, jobs: Jobs, clock: FixedClock, reactor: Clock
+) -> None:
+    smpp = settings()
+    listener = SmppListener(smpp, RecordingHandler(), reactor)
+    dispatcher = OutboxDispatcher(listener, engine, jobs, smpp, "me", clock, reactor, Events())  # type: ignore[arg-type]
+    listener.watch(dispatcher)
+    protocol, transport = connect(listener)
+    protocol.dataReceived(encode(bind()))
+    written(transport)
+    jobs.answer([claimed(7)])
+    (deliver,) = written(transport)
+    dispatcher._tick()
+    assert jobs.names == ["release_claims"]  # nothing of ours unwritten: leases are checked
+    jobs.answer([])
+    jobs.pending.clear()  # the rest of that round of housekeeping
+    protocol.dataReceived(encode(Pdu("deliver_sm_resp", deliver.sequence, 0, {"message_id": b""})))
+    jobs.fail()  # writing the acknowledgement fails: the database is down
+
+    dispatcher._tick()  # it is back, and our lease ran out meanwhile
+
+    assert jobs.names == ["expire_replies"]  # our claim is not released to be sent again

@@ -130,6 +130,23 @@ def test_results_are_written_only_for_claims_still_ours(engine: Engine, clock: F
     assert done.body == "Mat khau: ********"
 
 
+def test_an_acknowledgement_settles_a_reply_released_meanwhile_and_not_claimed_again(
+    engine: Engine, clock: FixedClock
+) -> None:
+    queue(engine, 2, clock.now())
+    first, second = claim_replies(engine, PEER, "me", 2, clock.now(), LEASE)
+    clock.advance(seconds=90)  # the database was down past the lease: both are released ...
+    assert len(release_claims(engine, clock.now())) == 2
+    claim_replies(engine, PEER, "other", 1, clock.now(), LEASE)  # ... the first claimed again
+    outcomes = [DeliveryOutcome(r.id, ACKNOWLEDGED, 0, "delivered") for r in (first, second)]
+
+    written = finish_replies(engine, PEER, "me", outcomes, clock.now())
+
+    assert written == [second.id]  # the second is not sent again; the first is the other's
+    assert states(engine) == {first.id: (SENDING, "other"), second.id: (ACKNOWLEDGED, None)}
+    assert claim_replies(engine, PEER, "other", 5, clock.now(), LEASE) == []
+
+
 def test_only_queued_replies_past_their_expiry_expire(engine: Engine, clock: FixedClock) -> None:
     queue(engine, 2, clock.now(), expiry=timedelta(hours=1))
     [sending] = claim_replies(engine, PEER, "me", 1, clock.now(), LEASE)
