@@ -347,6 +347,7 @@ class MessageProcessor:
         self._suspects: list[_Item] = []  # from batches that failed: decided one at a time
         self._backlog_after: int | None = 0  # reading the start-up backlog, after this id
         self._orphans_due = False
+        self._orphans_after = 0  # the orphan scan goes on after this id
         self._running = False
         self._again = False
         self._stopped = False
@@ -482,9 +483,14 @@ class MessageProcessor:
             # Read before taking anything from memory: if the query fails, nothing is lost.
             self._orphans_due = False
             before = self._clock.now() - timedelta(seconds=ORPHAN_AGE_SECONDS)
+            # A page at a time, from where the last scan stopped: the rows this instance holds
+            # are skipped below, and a first page full of them must not hide the others.
             orphans = await self._workers.run(
-                pending_messages, self._engine, 0, MAX_HANDLING_BATCH, received_before=before
-            )
+                pending_messages, self._engine, self._orphans_after, MAX_HANDLING_BATCH,
+                received_before=before,
+            )  # fmt: skip
+            full = len(orphans) == MAX_HANDLING_BATCH
+            self._orphans_after = orphans[-1].id if full else 0
         rows = self._inbound.take_stored(MAX_HANDLING_BATCH)
         if orphans:
             # The scan sees every old unhandled row, this instance's own backlog too: skip

@@ -20,10 +20,18 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from commands.reset import ResetService
+from gateway import sms
 from gateway.events import HelpReplied, ResetDecided
-from gateway.sms import ORPHAN_AGE_SECONDS, ORPHAN_SCAN_SECONDS, InboundStore, MessageProcessor
+from gateway.sms import (
+    ORPHAN_AGE_SECONDS,
+    ORPHAN_SCAN_SECONDS,
+    InboundStore,
+    MessageProcessor,
+    new_message,
+)
 from smpp.inbound import InboundMessage
 from smpp.interfaces import Acknowledgement
+from store.inbound import store_messages
 from store.models import InboundRow, OutboxRow
 from tests.support.clock import FixedClock
 from tests.support.sms_stages import BIND, Events, Jobs, message, sms_stages
@@ -295,3 +303,31 @@ def handled_ids(engine: Engine) -> set[int]:
                 sa.select(InboundRow.id).where(InboundRow.state == "handled")
             ).scalars()
         )
+
+
+@ON_POSTGRESQL
+def test_the_orphan_scan_reaches_rows_behind_a_page_of_this_instances_own(
+    stages: tuple[InboundStore, MessageProcessor, Events],
+    engine: Engine,
+    jobs: Jobs,
+    clock: FixedClock,
+    reactor: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sms, "MAX_HANDLING_BATCH", 2)
+    inbound, processor, events = stages
+    waiting = [
+        message(b"\x05\x00\x03" + bytes([ref]) + b"\x02\x01BH MK 01234", esm_class=0x43)
+        for ref in (1, 2)
+    ]  # first parts of two long messages: held here, waiting for their second parts
+    store(inbound, jobs, *waiting)
+    processor.wake()
+    jobs.run_all()
+    orphan = new_message("viettel", message(b"xin chao", source="0912000009"), clock.now())
+    store_messages(engine, [orphan], timedelta(seconds=120), clock.now())  # another instance's
+
+    for _ in range(2):  # the first scan's page is this instance's own two rows
+        scan_for_orphans(clock, reactor)
+        jobs.run_all()
+
+    assert decisions(events) == 1 and inbound_states(engine)[2] == "handled"
