@@ -109,7 +109,9 @@ class SmppSettings:
         default="",
         metadata=_help(
             "This gateway's name in outbox claims; must differ between instances sharing a "
-            "database and stay the same across restarts (default: host name and listen port)."
+            "database and stay the same across restarts, and two processes must never run "
+            "under one name at once: a starting one releases the claims of its name "
+            "(default: host name and listen port)."
         ),
     )
     peers: tuple[PeerSettings, ...] = field(default=(), metadata=_help("Peers allowed to bind."))
