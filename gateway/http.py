@@ -17,11 +17,12 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http as twisted_http
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
 
 from gateway.live import BUCKET_SECONDS
 from gateway.logs import one_line, url_secrets
@@ -37,8 +38,71 @@ class HttpListenError(Exception):
     """The HTTP listener could not start (address in use, bad endpoint string)."""
 
 
+MAX_CONNECTIONS: Final = 64
+"""Open connections to the HTTP listener at most: more are closed at once, so that clients
+holding connections open cannot take the descriptors the SMPP listener and the database need."""
+IDLE_TIMEOUT_SECONDS: Final = 60.0
+"""A connection that sends nothing for this long is closed (Twisted's default is 12 hours)."""
+
+
+class ReadOnlyRequest(Request):
+    """No page takes a request body: a request that announces one (a Content-Length, chunks)
+    is answered 413 and its connection closed before any of the body is read. (Twisted would
+    otherwise buffer the whole body, to disk if large, before any access check.) Methods other
+    than GET and HEAD get 405 from the resources."""
+
+    _refused = False
+
+    def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
+        super().gotLength(0)  # an empty in-memory buffer; a refused body never reaches it
+        if length == 0:
+            return
+        self._refused = True
+        transport: Any = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        transport.abortConnection()
+
+    def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
+        if not self._refused:
+            super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
+        if not self._refused:
+            super().requestReceived(command, path, version)
+
+
+class _CountedChannel(twisted_http.HTTPChannel):
+    """HTTP/1.1 only (the pages need nothing more), counted by its :class:`QuietSite`."""
+
+    site: QuietSite  # set by Site.buildProtocol
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's name
+        super().connectionMade()
+        self.site.open_connections += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+        self.site.open_connections -= 1
+        super().connectionLost(reason)
+
+
 class QuietSite(Site):
-    """A ``Site`` that never logs query strings (tokens); requests go to debug, path only."""
+    """A ``Site`` that never logs query strings (tokens); requests go to debug, path only.
+    It takes no request bodies (:class:`ReadOnlyRequest`) and at most
+    :data:`MAX_CONNECTIONS` connections, each closed after :data:`IDLE_TIMEOUT_SECONDS`."""
+
+    protocol = _CountedChannel  # type: ignore[assignment]
+    requestFactory = ReadOnlyRequest  # noqa: N815 - Twisted's name
+
+    def __init__(self, resource: IResource, reactor: Any = None) -> None:
+        super().__init__(resource, timeout=IDLE_TIMEOUT_SECONDS, reactor=reactor)
+        self.open_connections = 0
+
+    def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
+        if self.open_connections >= MAX_CONNECTIONS:
+            return None  # closed at once
+        return super().buildProtocol(addr)
 
     def log(self, request: twisted_http.Request) -> None:
         _log.debug(

@@ -73,7 +73,11 @@ class Access:
         """None if allowed, else the status and reason to answer with."""
         if self.token:
             return None if self._token_matches(request) else (401, "a valid token is required")
-        return None if _is_loopback(request) else (403, "allowed from localhost only")
+        if not _is_loopback(request):
+            return (403, "allowed from localhost only")
+        # A web page the operator visits could point a name it controls at 127.0.0.1 (DNS
+        # rebinding) and read the pages: its requests carry that name, not a local one.
+        return None if _names_this_host(request) else (403, "allowed from localhost only")
 
     def _token_matches(self, request: Request) -> bool:
         header = request.getHeader(b"authorization") or b""
@@ -83,6 +87,24 @@ class Access:
         # Every candidate is compared, so the timing says nothing about which one was wrong.
         matches = [self.token.matches(c.decode("utf-8", "replace")) for c in candidates]
         return any(matches)
+
+
+def _names_this_host(request: Request) -> bool:
+    """Whether the Host header names this machine: ``localhost`` or a loopback address, with
+    any port. (No Host at all, as from HTTP/1.0 tools, is a local client's too.)"""
+    host = (request.getHeader(b"host") or b"").strip().lower().decode("ascii", "replace")
+    if not host:
+        return True
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_loopback(request: Request) -> bool:

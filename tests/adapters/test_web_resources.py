@@ -9,12 +9,14 @@ from typing import Any, TypeVar
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from gateway.http import DatabaseCheck, make_site
+from gateway.http import MAX_CONNECTIONS, DatabaseCheck, make_site
 from gateway.web import Asset
 from tests.support.monitoring import Source, bind_peer, make_source, traffic
 
@@ -41,13 +43,16 @@ class HangingWorkers:
         return Deferred()
 
 
-def get(site: Site, path: str, headers: str = "", host: str = "127.0.0.1") -> Response:
+def get(
+    site: Site, path: str, headers: str = "", host: str = "127.0.0.1", name: str = "localhost:8080"
+) -> Response:
+    """GET ``path`` from a client at ``host`` that names the server ``name`` (Host header)."""
     address = IPv4Address("TCP", host, 50123)
     protocol = site.buildProtocol(address)
     assert protocol is not None
     transport = StringTransport(peerAddress=address)
     protocol.makeConnection(transport)
-    request = f"GET {path} HTTP/1.0\r\nHost: gateway\r\n{headers}\r\n"
+    request = f"GET {path} HTTP/1.0\r\nHost: {name}\r\n{headers}\r\n"
     protocol.dataReceived(request.encode("ascii"))
     return Response(transport.value())
 
@@ -156,6 +161,36 @@ def test_without_a_token_only_localhost_may_read(source: Source, clock: Clock, p
     remote = get(site, path, host="198.51.100.7")
     assert remote.status == 403
     assert remote.json() == {"error": "allowed from localhost only"}
+    for name in ("127.0.0.1:8080", "[::1]:8080", "localhost"):
+        assert get(site, path, name=name).status == 200
+    # a page that pointed its own name at 127.0.0.1 (DNS rebinding): the browser says so
+    for name in ("rebind.example:8080", "127.0.0.1.rebind.example"):
+        assert get(site, path, name=name).status == 403
+
+
+def test_a_request_with_a_body_is_refused_before_the_body_is_read(
+    source: Source, clock: Clock
+) -> None:
+    site = _site(source, clock)
+    address = IPv4Address("TCP", "127.0.0.1", 50123)
+    protocol = site.buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    protocol.makeConnection(transport)
+    head = "POST /api/stats HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n\r\n"
+    protocol.dataReceived(head.encode("ascii") + b"x" * 65536)
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert transport.disconnecting or transport.disconnected
+
+
+def test_connections_over_the_cap_are_closed_at_once(source: Source, clock: Clock) -> None:
+    site = _site(source, clock)
+    address = IPv4Address("TCP", "127.0.0.1", 50123)
+    for _ in range(MAX_CONNECTIONS):
+        protocol = site.buildProtocol(address)
+        protocol.makeConnection(StringTransport(peerAddress=address))
+    assert site.buildProtocol(address) is None
+    protocol.connectionLost(Failure(ConnectionDone()))
+    assert site.buildProtocol(address) is not None
 
 
 @pytest.mark.parametrize("path", ["/api/stats", "/metrics"])
