@@ -15,6 +15,7 @@ All database work runs on worker threads (the gateway's thread pool), never on t
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,23 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
+def _private_file(database: Path) -> None:
+    """The database file (and a folder made for it) readable by its owner only, whatever the
+    umask: it holds citizens' data, and replies not yet delivered hold new passwords. SQLite
+    gives its -wal and -shm files the database file's permissions."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not database.exists():
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(database, 0o600)  # os.open's mode is filtered by the umask
+
+
 def create_engine(url: str, pool_size: int = 8) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and the pragmas above."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(database))
         engine = sa.create_engine(
             url,
             pool_size=pool_size,
