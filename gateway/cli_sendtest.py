@@ -16,21 +16,16 @@ is read from the environment (``env:NAME``) or asked for on the terminal, so tha
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import ssl
 import sys
 from typing import Any
 
-from gateway.config import ENV_PREFIX, Settings
+from gateway.config import Settings
 from gateway.esme import Esme
+from gateway.prompting import PasswordError, read_secret
 
 EXIT_NO_REPLY = 3
 EXIT_USAGE = 2
-
-
-class PasswordError(Exception):
-    """The bind password could not be had (an unset variable, no terminal to ask on)."""
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -70,25 +65,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=run)
 
 
-def bind_password(given: str | None, system_id: str) -> str:
-    """``--password`` as given, the variable ``env:NAME`` names, or, when omitted, what the
-    operator types at a prompt that does not echo. Raises :class:`PasswordError`."""
-    if given is None:
-        try:
-            return getpass.getpass(f"bind password for {system_id}: ")
-        except EOFError:
-            raise PasswordError("no --password and no terminal to ask for it") from None
-    if given.startswith(ENV_PREFIX):
-        name = given[len(ENV_PREFIX) :]
-        if name not in os.environ:
-            raise PasswordError(f"--password: environment variable {name} is not set")
-        return os.environ[name]
-    return given
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        password = bind_password(args.password, args.system_id)
+        password = read_secret(
+            args.password, option="--password", prompt=f"bind password for {args.system_id}: "
+        )
     except PasswordError as error:
         print(f"vssid-gateway: {error}", file=sys.stderr)
         return EXIT_USAGE

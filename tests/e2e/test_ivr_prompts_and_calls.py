@@ -23,7 +23,7 @@ from commands.ports import Outcome
 from commands.replies import Reply
 from commands.reset import ResetRequest, ResetResult
 from commands.secret import Secret
-from gateway import cli
+from gateway import cli, cli_calltest
 from ivr import calltest, prompts
 from ivr.client import AmiClientFactory
 from ivr.dialog import handle_call
@@ -268,6 +268,48 @@ async def test_call_test_tool_drives_a_call_through_asterisk_and_masks_the_passw
         assert "caller pressed 0123456789#" in text
     finally:
         await line.stop()
+
+
+@pytest.mark.parametrize("how", ["env:NAME", "VSSID_CALLTEST_SECRET", "prompt"])
+@pytest_twisted.ensureDeferred
+async def test_call_test_takes_the_ami_secret_from_the_environment_or_a_prompt(
+    sounds: Path, how: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts_shown: list[str] = []
+    monkeypatch.setenv("VSSID_AMI_SECRET", "ct")
+    if how == "VSSID_CALLTEST_SECRET":
+        monkeypatch.setenv(cli_calltest.SECRET_ENV, "ct")
+    else:
+        monkeypatch.delenv(cli_calltest.SECRET_ENV, raising=False)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts_shown.append(prompt) or "ct")
+    secret = ["--ami-secret", "env:VSSID_AMI_SECRET"] if how == "env:NAME" else []
+    line = Hotline(sounds, scale=0.1)
+    try:
+        await until(lambda: line.factory.connected is not None)
+        argv = [
+            "call-test", "--caller", "0912345678", "--keys", "8,0123456789#", *secret,
+            "--ami", line.settings.ami, "--timeout", "20", "--key-delay", "0.05", "--dtmf-ms", "20",
+        ]  # fmt: skip
+        status = await threads.deferToThread(cli.main, argv)
+    finally:
+        await line.stop()
+    out = capsys.readouterr().out
+    assert status == 0 and out.rstrip().splitlines()[-1].startswith("OK: reached the IVR=True")
+    assert prompts_shown == (["AMI secret for vssid-calltest: "] if how == "prompt" else [])
+
+
+def test_call_test_with_an_unset_secret_variable_says_so_before_connecting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VSSID_NO_SUCH_VARIABLE", raising=False)
+    monkeypatch.setenv(cli_calltest.SECRET_ENV, "ct")  # an explicit --ami-secret comes first
+    argv = [
+        "call-test", "--caller", "0912345678", "--ami", "tcp:127.0.0.1:1",
+        "--ami-secret", "env:VSSID_NO_SUCH_VARIABLE",
+    ]  # fmt: skip
+
+    assert cli.main(argv) == 2  # 1, "cannot reach the AMI", had it tried to connect
+    assert "environment variable VSSID_NO_SUCH_VARIABLE is not set" in capsys.readouterr().err
 
 
 @pytest_twisted.ensureDeferred
