@@ -3,6 +3,11 @@
 Reads ``/api/stats`` from the service's HTTP listener (``[http] listen``, with ``[http] token``
 when one is set) and prints current rates per peer, binds, latency, the queue, resets and
 calls. For a view that refreshes, run it under ``watch -n 5``.
+
+It never follows a redirect: urllib would send the token's ``Authorization`` header on to
+wherever a redirect points (another host, or from https to plain http), so a proxy or a login
+page in front of the service would learn the token. A 3xx is reported instead, with its
+``Location``, for the operator to check and give as ``--url``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from http.client import HTTPMessage
+from typing import IO, Any
 
 from gateway.config import Settings
 
@@ -49,13 +55,50 @@ def base_url(listen: str) -> str:
     return f"{'https' if kind == 'ssl' else 'http'}://{host}:{port}"
 
 
+class RedirectError(Exception):
+    """The service answered with a redirect, which we do not follow (see the module doc)."""
+
+    def __init__(self, status: int, reason: str, location: str) -> None:
+        where = f", redirecting to {location!r}" if location else ""
+        super().__init__(f"answered {status} {reason}{where}")
+        self.status = status
+        self.location = location
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the 3xx then reaches urllib's default handler as an HTTPError."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 def fetch(url: str, token: str) -> dict[str, Any]:
+    """``/api/stats`` as a document. Raises :class:`RedirectError` for a 3xx (never followed, so
+    that the token goes nowhere but ``url``), ``urllib.error.HTTPError`` for other errors."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url!r}")
     request = urllib.request.Request(f"{url.rstrip('/')}/api/stats")  # noqa: S310 - checked
     if token:
         request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - our own URL
+    try:
+        response = _OPENER.open(request, timeout=TIMEOUT)
+    except urllib.error.HTTPError as error:
+        if not 300 <= error.code < 400:
+            raise
+        error.close()  # its body is the redirect page, which we do not read
+        raise RedirectError(error.code, error.reason, error.headers.get("Location", "")) from None
+    with response:
         document: dict[str, Any] = json.load(response)
         return document
 
@@ -71,6 +114,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         print(f"vssid-gateway stats: {error}", file=sys.stderr)
         return 2
+    except RedirectError as error:
+        print(
+            f"vssid-gateway stats: {url} {error}; not followed, so that the token is not sent "
+            "there: if that is the service, give its address with --url",
+            file=sys.stderr,
+        )
+        return 1
     except urllib.error.HTTPError as error:
         print(f"vssid-gateway stats: {url} answered {error.code} {error.reason}", file=sys.stderr)
         return 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,44 @@ async def test_stats_says_so_when_the_token_is_wrong_or_nobody_listens(
     nobody = ["--config", str(config), "stats", "--url", "http://127.0.0.1:9"]
     assert await threads.deferToThread(main, nobody) == 1
     assert "cannot reach the gateway at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_stats_follows_no_redirect_so_the_token_goes_nowhere_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy or login page answering 302 must not get the token: urllib would send the
+    Authorization header on, even to another host or from https to http."""
+    arrived: list[str | None] = []  # the Authorization header of each request to /elsewhere
+
+    class Redirecting(BaseHTTPRequestHandler):
+        timeout = 5.0
+
+        def do_GET(self) -> None:
+            if self.path == "/api/stats":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+            else:
+                arrived.append(self.headers.get("Authorization"))
+                self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # not on stderr, checked below
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[http]\ntoken = "{TOKEN}"\n', encoding="utf-8")
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status = main(["--config", str(config), "stats", "--url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5.0)
+    assert arrived == []  # /elsewhere was never asked for, with the token or without
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"{url} answered 302 Found, redirecting to '/elsewhere'; not followed" in err
