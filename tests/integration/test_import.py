@@ -5,11 +5,19 @@ from __future__ import annotations
 import io
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from store.importer import RejectedRow, import_accounts, read_accounts
+from store.importer import (
+    UNCLOSED_QUOTE,
+    RejectedRow,
+    UnreadableFileError,
+    import_accounts,
+    read_accounts,
+)
 from store.models import AccountRow
 
 HEADER = "ma_so_bhxh,ho_ten,so_dien_thoai,email,da_dang_ky_gddt\n"
@@ -26,6 +34,20 @@ def run_import(engine: Engine, text: str, batch_size: int = 2) -> tuple[object, 
         batch_size=batch_size,
     )
     return summary, rejects
+
+
+def import_file(engine: Engine, path: Path) -> tuple[object, list[RejectedRow]]:
+    """Import ``path`` opened as ``accounts import`` opens it (bytes kept, line ends untouched)."""
+    rejects: list[RejectedRow] = []
+    with path.open(encoding="utf-8", newline="", errors="surrogateescape") as handle:
+        summary = import_accounts(
+            engine, read_accounts(handle), NOW, on_reject=rejects.append, batch_size=1000
+        )
+    return summary, rejects
+
+
+def good_line(index: int) -> str:
+    return f"{index:010d},Nguyễn Văn An,09{index:08d},,1"
 
 
 def rows(engine: Engine) -> dict[str, AccountRow]:
@@ -130,3 +152,73 @@ def test_import_times_are_stored_as_the_models_store_them(engine: Engine) -> Non
             raw = connection.exec_driver_sql("SELECT created_at FROM accounts").scalar_one()
             assert raw == "2026-11-22 08:00:00.000000"
     assert stored == on_the_second
+
+
+def test_an_unclosed_quote_loses_only_its_own_line(engine: Engine, tmp_path: Path) -> None:
+    # One reader over the whole file ran on from the stray quote for about 3,360 lines (up to
+    # csv's field size limit) and reported them all as one rejected row.
+    lines = [good_line(index) for index in range(5000)]
+    lines.insert(1000, '0999999999,"Trần Thị Bình,0987654321,binh@example.vn,1')  # line 1002
+    path = tmp_path / "accounts.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+
+    summary, rejects = import_file(engine, path)
+
+    assert (summary.imported, summary.updated, summary.rejected) == (5000, 0, 1)
+    assert [(r.line, r.reason) for r in rejects] == [(1002, UNCLOSED_QUOTE)]
+    assert rejects[0].fields == ("0999999999", "Trần Thị Bình,0987654321,binh@example.vn,1")
+    stored = rows(engine)
+    assert "0999999999" not in stored
+    assert stored[f"{1000:010d}"].phone == "+84900001000"  # the line right after it
+
+
+def test_line_numbers_stay_right_with_a_bom_and_crlf_line_ends(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = (
+        "\ufeff"
+        + HEADER
+        + good_line(1)
+        + "\n"
+        + "12345,Sai Mã,0912345678,,1\n"  # line 3
+        + '0123456788,"Unclosed,0912345678,,1\n'  # line 4
+        + "\n"  # line 5: blank, skipped
+        + good_line(2)
+        + "\n"
+        + '0123456787,"Last line, no newline'  # line 7
+    )
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(text.replace("\n", "\r\n").removesuffix("\r\n").encode("utf-8"))
+
+    summary, rejects = import_file(engine, path)
+
+    assert (summary.imported, summary.rejected) == (2, 3)
+    assert [(r.line, r.reason) for r in rejects] == [
+        (3, "ma_so_bhxh must be exactly 10 digits"),
+        (4, UNCLOSED_QUOTE),
+        (7, UNCLOSED_QUOTE),
+    ]
+    assert rejects[1].fields == ("0123456788", "Unclosed,0912345678,,1")  # no line end kept
+
+
+def test_closed_quotes_and_quotes_inside_a_field_still_import(engine: Engine) -> None:
+    text = (
+        HEADER
+        + '0123456789,"Lê ""Bé"" Văn",0912345678,,1\n'
+        + '0123456788,Phạm "Út" Dung,0912345679,,1\n'
+        + '"0123456787","Đặng, Minh","0912345670","","1"\n'
+    )
+    summary, rejects = run_import(engine, text)
+
+    assert (summary.imported, summary.rejected) == (3, 0) and not rejects
+    stored = rows(engine)
+    assert stored["0123456789"].name == 'Lê "Bé" Văn'
+    assert stored["0123456788"].name == 'Phạm "Út" Dung'
+    assert stored["0123456787"].name == "Đặng, Minh"
+
+
+def test_an_unclosed_quote_in_the_header_makes_the_file_unreadable() -> None:
+    text = '"ma_so_bhxh,ho_ten,so_dien_thoai,email,da_dang_ky_gddt\n0123456789,An,0912345678,,1\n'
+
+    with pytest.raises(UnreadableFileError, match="unclosed quote in the header"):
+        next(read_accounts(io.StringIO(text)))
