@@ -62,7 +62,7 @@ class ReadOnlyRequest(Request):
         transport.write(
             b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
-        transport.abortConnection()
+        transport.loseConnection()  # flushes the 413; reads nothing more
 
     def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted's name
         if not self._refused:
