@@ -35,6 +35,8 @@ from store.importer import (
 
 EXIT_UNREADABLE = 1
 EXIT_NOT_FOUND = 4
+REJECTS_SHOWN: Final = 20
+"""Rejected rows listed on stderr when no --rejects file is given."""
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 
@@ -85,10 +87,11 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as error:
             print(f"vssid-gateway: cannot read {args.file}: {error.strerror}", file=sys.stderr)
             return EXIT_UNREADABLE
-        rejects = None
+        rejects: _RejectsWriter | _RejectsOnStderr
         if args.rejects:
-            handle = stack.enter_context(_open_private(args.rejects))
-            rejects = _RejectsWriter(handle)
+            rejects = _RejectsWriter(stack.enter_context(_open_private(args.rejects)))
+        else:
+            rejects = _RejectsOnStderr()
         progress = stack.enter_context(
             tqdm(
                 total=args.file.stat().st_size,
@@ -108,7 +111,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
                 engine,
                 read_accounts(source),
                 datetime.now(UTC),
-                on_reject=rejects.write if rejects else None,
+                on_reject=rejects.write,
                 on_batch=advance,
                 batch_size=args.batch_size,
             )
@@ -116,11 +119,32 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
             print(f"vssid-gateway: cannot import {args.file}: {error}", file=sys.stderr)
             return EXIT_UNREADABLE
         progress.update(progress.total - progress.n)
+    if isinstance(rejects, _RejectsOnStderr):
+        rejects.close()
     print(
         f"imported {summary.imported}, updated {summary.updated}, rejected {summary.rejected}"
-        + (f" (see {args.rejects})" if rejects and summary.rejected else "")
+        + (f" (see {args.rejects})" if args.rejects and summary.rejected else "")
     )
     return 0
+
+
+class _RejectsOnStderr:
+    """Without ``--rejects``: each rejected row's line and reason (never its fields: names,
+    phones) on stderr, the first :data:`REJECTS_SHOWN` of them, then how many more."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, row: RejectedRow) -> None:
+        self.count += 1
+        if self.count <= REJECTS_SHOWN:
+            print(f"line {row.line}: rejected: {row.reason}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.count > REJECTS_SHOWN:
+            more = self.count - REJECTS_SHOWN
+            print(f"... and {more} more rejected rows (--rejects FILE lists them all)",
+                  file=sys.stderr)  # fmt: skip
 
 
 def _open_private(path: Path) -> TextIO:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import build_parser, main
+from gateway.cli_accounts import REJECTS_SHOWN
 
 DEMO = Path(__file__).parents[2] / "demo" / "accounts.csv"
 
@@ -121,6 +122,27 @@ def test_import_reports_rejects_with_line_numbers_and_exits_zero(
         written = list(csv.reader(handle))
     assert written[0][:2] == ["line", "reason"]
     assert written[1][:3] == ["3", "ma_so_bhxh must be exactly 10 digits", "12345"]
+
+
+def test_without_a_rejects_file_each_rejected_line_and_reason_goes_to_stderr(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "db", "upgrade")
+    source = tmp_path / "accounts.csv"
+    bad = [f"12345,Sai Mã {n},0912345678,,1\n" for n in range(REJECTS_SHOWN + 3)]
+    source.write_text(
+        "ma_so_bhxh,ho_ten,so_dien_thoai,email,da_dang_ky_gddt\n"
+        "0123456789,Nguyễn Văn An,0912345678,,1\n" + "".join(bad),
+        encoding="utf-8",
+    )
+
+    status, out, err = run(capsys, "accounts", "import", str(source))
+
+    assert status == 0 and out.strip() == f"imported 1, updated 0, rejected {len(bad)}"
+    lines = err.strip().splitlines()
+    assert lines[0] == "line 3: rejected: ma_so_bhxh must be exactly 10 digits"
+    assert len(lines) == REJECTS_SHOWN + 1 and lines[-1].startswith("... and 3 more rejected")
+    assert "Sai" not in err and "0912345678" not in err  # reasons only, never the fields
 
 
 FORMULAS = [
