@@ -43,7 +43,8 @@ SMS_TEMPLATES: Final[Mapping[str, SmsTemplate]] = {
     "help": SmsTemplate("Sai cu phap. Soan: BH MK <Ma so BHXH> gui 8079. VD: BH MK 0123456789"),
     "duplicate": SmsTemplate("Yeu cau cho ma so {code} da duoc xu ly truoc do."),
     "help_code_length": SmsTemplate(
-        "Ma so BHXH gom 10 chu so. Soan: BH MK <Ma so BHXH> gui 8079. VD: BH MK 0123456789"
+        "Sai cu phap (ma so BHXH gom 10 chu so). Soan: BH MK <Ma so BHXH> gui 8079. "
+        "VD: BH MK 0123456789"
     ),
 }
 
