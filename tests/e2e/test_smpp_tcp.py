@@ -61,6 +61,51 @@ def in_thread(function: Callable[..., T], *args: Any) -> Deferred[T]:
 
 
 @pytest_twisted.inlineCallbacks
+def test_each_bind_error_status_as_smpplib_sees_it() -> Iterator[Deferred[Any]]:
+    smpp = settings(listen="tcp:0:interface=127.0.0.1", failed_binds_per_minute=2)
+    listener = SmppListener(smpp, RecordingHandler(), reactor)  # type: ignore[arg-type]
+    port = yield listener.listen(reactor)
+
+    def attempt(client_kind: str = "transceiver", **credentials: str) -> tuple[Any, int]:
+        client = smpplib_client(port.getHost().port)
+        return client, smpplib_bind(client, client_kind, **credentials)
+
+    def scenario() -> list[int]:
+        held = []
+        statuses = []
+        for kind in ("transceiver", "transmitter", "receiver"):  # PEER's max_binds is 3
+            client, status = attempt(kind)
+            held.append(client)
+            statuses.append(status)
+        for credentials in ({}, {"password": "wrong"}, {"system_id": "nobody"}):
+            client, status = attempt(**credentials)  # a 4th bind, then two failed binds
+            statuses.append(status)
+            client.disconnect()
+        freed = held.pop()
+        freed.unbind()
+        freed.disconnect()
+        client, status = attempt()  # a place is free, but this address is throttled now
+        statuses.append(status)
+        client.disconnect()
+        for client in held:
+            client.unbind()
+            client.disconnect()
+        return statuses
+
+    try:
+        statuses = yield in_thread(scenario)
+    finally:
+        yield port.stopListening()
+    assert statuses == [
+        OK, OK, OK,
+        Status.ESME_RBINDFAIL,  # over max_binds
+        Status.ESME_RINVPASWD,
+        Status.ESME_RINVSYSID,
+        Status.ESME_RBINDFAIL,  # two failed binds from this address in a minute: refused
+    ]  # fmt: skip
+
+
+@pytest_twisted.inlineCallbacks
 def test_bind_statuses_and_already_bound(gateway: Gateway) -> Iterator[Deferred[Any]]:
     def scenario() -> list[tuple[str, int] | None]:
         seen: list[tuple[str, int] | None] = []
