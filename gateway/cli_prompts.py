@@ -9,6 +9,7 @@ the IVR could not start with the current ``[ivr] sounds_dir``.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
     ivr = settings.ivr
-    engine_name = args.engine or ivr.prompt_engine
+    engine_name, why = prompts.choose_engine(
+        args.engine or ivr.prompt_engine, ffmpeg=shutil.which("ffmpeg")
+    )
+    if why != "as asked":
+        print(f"prompt engine: {engine_name} ({why})")
     out = Path(args.out or ivr.sounds_dir)
     try:
         engine = prompts.engine_named(engine_name, ivr.language)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,10 @@ from ivr.settings import IvrSettings
 RATE: Final = 8000
 DIGIT_FOLDER: Final = "digits"
 MANIFEST: Final = ".vssid-prompts.json"
-ENGINES: Final = ("gtts", "espeak")
+ENGINES: Final = ("auto", "gtts", "espeak")
+"""``auto``: gTTS where it can work here (the internet reachable, ffmpeg installed), else
+espeak-ng; see :func:`choose_engine`."""
+GTTS_HOST: Final = ("translate.google.com", 443)
 
 Engine = Callable[[str, Path], None]
 """Renders one text into a WAV file (any rate, mono, 16-bit); converted to 8 kHz afterwards."""
@@ -110,6 +114,32 @@ def gtts_engine(language: str = "vi") -> Engine:
         mp3.unlink(missing_ok=True)
 
     return render
+
+
+def gtts_reachable(timeout: float = 3.0) -> bool:
+    """Whether gTTS's server answers a TCP connection within ``timeout`` seconds."""
+    try:
+        socket.create_connection(GTTS_HOST, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def choose_engine(
+    name: str,
+    *,
+    ffmpeg: str | None = None,
+    online: Callable[[], bool] = gtts_reachable,
+) -> tuple[str, str]:
+    """The engine ``name`` stands for, and why: ``auto`` is gTTS (the better voice) when
+    ``ffmpeg`` is installed and ``online()`` says its server is reachable, else espeak-ng."""
+    if name != "auto":
+        return name, "as asked"
+    if ffmpeg is None:
+        return "espeak", "gtts needs ffmpeg, which is not installed"
+    if not online():
+        return "espeak", f"gtts's server {GTTS_HOST[0]} is not reachable"
+    return "gtts", f"{GTTS_HOST[0]} is reachable"
 
 
 def engine_named(name: str, language: str) -> Engine:

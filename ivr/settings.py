@@ -132,8 +132,11 @@ class IvrSettings:
         metadata=_help("Folder with the rendered prompts (<language>/vssid/*.wav)."),
     )
     prompt_engine: str = field(
-        default="gtts",
-        metadata=_help("Text-to-speech for 'prompts build': gtts (online) or espeak (offline)."),
+        default="auto",
+        metadata=_help(
+            "Text-to-speech for 'prompts build': gtts (online, needs ffmpeg), espeak (offline), "
+            "or auto: gtts where the internet is reachable and ffmpeg installed, else espeak."
+        ),
     )
     reset_key: str = field(default="8", metadata=_help("Menu key for a new VssID password."))
     routes: tuple[Route, ...] = field(

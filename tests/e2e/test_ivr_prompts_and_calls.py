@@ -7,6 +7,7 @@ lengths (scaled down so the calls take milliseconds). The AMI client runs under 
 
 from __future__ import annotations
 
+import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,31 @@ def test_prompts_command_builds_then_checks(
     assert cli.main(["--config", str(config), "prompts", "build", "--engine", "espeak"]) == 0
     assert cli.main(["--config", str(config), "prompts", "check"]) == 0
     assert "23 of 23 prompts rendered" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("ffmpeg", "online", "chosen"),
+    [
+        (None, True, "espeak"),  # gTTS gives MP3, which needs ffmpeg to become WAV
+        ("/usr/bin/ffmpeg", False, "espeak"),
+        ("/usr/bin/ffmpeg", True, "gtts"),
+    ],
+)
+def test_auto_is_gtts_only_where_it_can_work(ffmpeg: str | None, online: bool, chosen: str) -> None:
+    engine, why = prompts.choose_engine("auto", ffmpeg=ffmpeg, online=lambda: online)
+    assert engine == chosen and why
+    assert prompts.choose_engine("gtts", ffmpeg=None, online=lambda: False)[0] == "gtts"
+
+
+def test_the_default_engine_builds_offline_with_espeak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if prompts.gtts_reachable() and shutil.which("ffmpeg"):
+        pytest.skip("online with ffmpeg: auto would choose gtts")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[ivr]\nsounds_dir = "{tmp_path / "sounds"}"\n', encoding="utf-8")
+    assert cli.main(["--config", str(config), "prompts", "build"]) == 0
+    assert "prompt engine: espeak (" in capsys.readouterr().out
 
 
 # -- calls over TCP ------------------------------------------------------------------------
