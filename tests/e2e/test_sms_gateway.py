@@ -116,7 +116,8 @@ def deferred_later(seconds: float) -> Deferred[None]:
         (
             "0912345678",
             "BH MK 12345",
-            "Ma so BHXH gom 10 chu so. Soan: BH MK <Ma so BHXH> gui 8079. VD: BH MK 0123456789",
+            "Sai cu phap (ma so BHXH gom 10 chu so). Soan: BH MK <Ma so BHXH> gui 8079. "
+            "VD: BH MK 0123456789",
         ),
     ],
     ids=["other-phone", "not-registered", "help", "wrong-length"],
