@@ -207,7 +207,7 @@ def raw_argon2_rate(settings: ResetSettings, hashes: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    accounts = args.messages + args.warm_up
+    accounts = max(args.accounts, args.messages + args.warm_up)  # every sender has one
     warm_up = messages(args.mix, args.messages, args.warm_up, accounts)
     measured = messages(args.mix, 0, args.messages, accounts)
     with tempfile.TemporaryDirectory(prefix="vssid-bench-") as temporary:
@@ -223,6 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "smpp_throughput",
         "mix": args.mix,
+        "accounts": accounts,
         "database": args.database,
         "messages": args.messages,
         "connections": args.connections,
@@ -276,6 +277,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mix", choices=["mismatch", "reset"], default="mismatch")
     parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=0,
+        help="synthetic accounts in the database (at least messages + warm-up, the default)",
+    )
     parser.add_argument("--warm-up", type=int, default=500)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--window", type=int, default=50)
