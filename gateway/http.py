@@ -17,7 +17,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
-from twisted.internet.protocol import connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http as twisted_http
@@ -58,6 +58,7 @@ class ReadOnlyRequest(Request):
         if length == 0:
             return
         self._refused = True
+        self.requestHeaders.removeHeader(b"expect")  # or Twisted sends "100 Continue" after it
         transport: Any = self.channel.transport
         transport.write(
             b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -71,6 +72,13 @@ class ReadOnlyRequest(Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
         if not self._refused:
             super().requestReceived(command, path, version)
+
+
+class _Closed(Protocol):
+    """A connection over the cap: closed as soon as it is made."""
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's name
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
 
 class _CountedChannel(twisted_http.HTTPChannel):
@@ -101,7 +109,8 @@ class QuietSite(Site):
 
     def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
         if self.open_connections >= MAX_CONNECTIONS:
-            return None  # closed at once
+            # Not None: under TLS the wrapping factory would wrap None and keep the connection.
+            return _Closed()
         return super().buildProtocol(addr)
 
     def log(self, request: twisted_http.Request) -> None:

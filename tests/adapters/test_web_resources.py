@@ -176,9 +176,13 @@ def test_a_request_with_a_body_is_refused_before_the_body_is_read(
     protocol = site.buildProtocol(address)
     transport = StringTransport(peerAddress=address)
     protocol.makeConnection(transport)
-    head = "POST /api/stats HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n\r\n"
+    head = (
+        "POST /api/stats HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000000\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
     protocol.dataReceived(head.encode("ascii") + b"x" * 65536)
     assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in transport.value()  # one answer, and it is final
     assert transport.disconnecting or transport.disconnected
 
 
@@ -188,9 +192,13 @@ def test_connections_over_the_cap_are_closed_at_once(source: Source, clock: Cloc
     for _ in range(MAX_CONNECTIONS):
         protocol = site.buildProtocol(address)
         protocol.makeConnection(StringTransport(peerAddress=address))
-    assert site.buildProtocol(address) is None
+    over = StringTransport(peerAddress=address)
+    site.buildProtocol(address).makeConnection(over)  # a protocol, even so: TLS wraps it
+    assert over.disconnecting and over.value() == b""
     protocol.connectionLost(Failure(ConnectionDone()))
-    assert site.buildProtocol(address) is not None
+    again = StringTransport(peerAddress=address)
+    site.buildProtocol(address).makeConnection(again)
+    assert not again.disconnecting
 
 
 @pytest.mark.parametrize("path", ["/api/stats", "/metrics"])
