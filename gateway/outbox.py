@@ -109,6 +109,7 @@ class OutboxDispatcher:
         self._latencies: dict[int, datetime | None] = {}
         self._receipts: set[int] = set()  # ids of the delivery receipts among those in flight
         self._retries: dict[str, IDelayedCall] = {}  # per peer: writing its results again
+        self._unwritten: set[str] = set()  # peers whose last result write failed
         self._stopped = False
         self._settled_waiters: list[Deferred[None]] = []
         self._housekeeping = LoopingCall(self._tick)
@@ -350,6 +351,7 @@ class OutboxDispatcher:
 
     def _finished(self, ids: list[int], peer: str, outcomes: list[DeliveryOutcome]) -> None:
         self._finishing.discard(peer)
+        self._unwritten.discard(peer)  # what failed before was written with these
         recorded = set(ids)
         now = self._clock.now()
         for outcome in outcomes:
@@ -372,6 +374,7 @@ class OutboxDispatcher:
         # The claims stay ours until the lease runs out (or we start again): try to record
         # the results again in a second, unless we are stopping.
         self._finishing.discard(peer)
+        self._unwritten.add(peer)
         log.failure("recording {count} delivery results failed", failure, count=len(outcomes))
         self._observer.observe(DatabaseFailed("finish replies", type(failure.value).__name__))
         if self._stopped:  # these stay claimed: released when we start again
@@ -384,9 +387,6 @@ class OutboxDispatcher:
         self._results.setdefault(peer, [])[:0] = outcomes
         if peer not in self._retries:
             self._retries[peer] = self._reactor.callLater(1.0, self._retry_finish, peer)
-
-    def _unwritten_results(self) -> bool:
-        return bool(self._finishing or self._retries or any(self._results.values()))
 
     def _retry_finish(self, peer: str) -> None:
         del self._retries[peer]
@@ -401,12 +401,11 @@ class OutboxDispatcher:
         try:
             now = self._clock.now()
             # Claims of an instance that died (and was not restarted under its name) are
-            # released by whichever instance notices first that their lease ran out. Not while
-            # results of ours wait to be written (the database was down): our own claims may
-            # be among the expired, and a reply released here would be claimed and sent again.
-            released: list[tuple[int, str]] = []
-            if not self._unwritten_results():
-                released = await self._workers.run(release_claims, self._engine, now)
+            # released by whichever instance notices first that their lease ran out; our own
+            # are kept while results of ours wait to be written again (the database was
+            # down): released, they would be claimed and sent again.
+            keep = self._instance if self._unwritten else None
+            released = await self._workers.run(release_claims, self._engine, now, keep=keep)
             for _, peer in released:
                 self._observer.observe(ReplyDeferred(peer, None, "lease expired"))
             if released:

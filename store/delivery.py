@@ -273,16 +273,19 @@ def expire_replies(engine: Engine, now: datetime) -> list[tuple[int, str, str]]:
 
 
 def release_claims(
-    engine: Engine, now: datetime, instance: str | None = None
+    engine: Engine, now: datetime, instance: str | None = None, keep: str | None = None
 ) -> list[tuple[int, str]]:
     """Back to the queue: every claim whose lease ran out (its instance died, or is stuck, or
-    restarted under another name) and, given ``instance``, all of that instance's claims (it
-    is starting, so none of them is in flight). Returns (id, peer) of each.
+    restarted under another name) but ``keep``'s, and, given ``instance``, all of that
+    instance's claims (it is starting, so none of them is in flight). Returns (id, peer) of
+    each.
 
     One UPDATE with the whole condition: a claim its owner settles meanwhile is not put back
     (on PostgreSQL a row locked by the owner is re-checked once the owner commits).
     """
     stale = _OUTBOX.c.claimed_until < now
+    if keep is not None:
+        stale = sa.and_(stale, _OUTBOX.c.claimed_by != keep)
     if instance is not None:
         stale = sa.or_(_OUTBOX.c.claimed_by == instance, stale)
     with engine.connect() as connection, one_writer(engine):

@@ -122,7 +122,7 @@ def test_housekeeping_releases_no_claims_while_results_of_ours_wait_to_be_writte
     jobs.answer([claimed(7)])
     (deliver,) = written(transport)
     dispatcher._tick()
-    assert jobs.names == ["release_claims"]  # nothing of ours unwritten: leases are checked
+    assert jobs.names == ["release_claims"] and jobs.pending[0][0].keywords == {"keep": None}
     jobs.answer([])
     jobs.pending.clear()  # the rest of that round of housekeeping
     protocol.dataReceived(encode(Pdu("deliver_sm_resp", deliver.sequence, 0, {"message_id": b""})))
@@ -130,4 +130,5 @@ def test_housekeeping_releases_no_claims_while_results_of_ours_wait_to_be_writte
 
     dispatcher._tick()  # it is back, and our lease ran out meanwhile
 
-    assert jobs.names == ["expire_replies"]  # our claim is not released to be sent again
+    # a dead instance's claims are still released, ours are kept to be written
+    assert jobs.names == ["release_claims"] and jobs.pending[0][0].keywords == {"keep": "me"}

@@ -101,6 +101,18 @@ def test_a_restarting_instance_releases_all_its_own_claims(
     assert states(engine)[other.id] == (SENDING, "other")
 
 
+def test_expired_claims_can_be_released_but_for_one_instances(
+    engine: Engine, clock: FixedClock
+) -> None:
+    queue(engine, 2, clock.now())
+    [mine] = claim_replies(engine, PEER, "me", 1, clock.now(), LEASE)
+    [dead] = claim_replies(engine, PEER, "dead", 1, clock.now(), LEASE)
+    clock.advance(seconds=90)
+
+    assert release_claims(engine, clock.now(), keep="me") == [(dead.id, PEER)]
+    assert states(engine)[mine.id] == (SENDING, "me")
+
+
 def test_results_are_written_only_for_claims_still_ours(engine: Engine, clock: FixedClock) -> None:
     queue(engine, 3, clock.now())
     first, second, third = claim_replies(engine, PEER, "me", 3, clock.now(), LEASE)
