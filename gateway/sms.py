@@ -77,6 +77,8 @@ MAX_COMMIT_BATCH = 1000
 MAX_HANDLING_BATCH = 256
 ORPHAN_SCAN_SECONDS = 5.0
 RETRY_SECONDS = 1.0
+MAX_SUSPECT_DELAY = 60.0
+"""A message that keeps failing alone is tried again at most this long after its last try."""
 """How soon a batch is tried again after it failed, or had to wait for another instance."""
 ORPHAN_AGE_SECONDS = 10.0
 """A row stored this long ago and still not handled is looked at by the orphan scan, whichever
@@ -344,7 +346,10 @@ class MessageProcessor:
         self._reassembler = Reassembler(settings.reassembly_timeout_seconds)
         self._parts: dict[int, PendingMessage] = {}
         self._retry: list[_Item] = []
-        self._suspects: list[_Item] = []  # from batches that failed: decided one at a time
+        self._suspects: list[_Item] = []  # from batches that failed twice: one at a time
+        self._failed_once: set[tuple[int, ...]] = set()  # items of a batch that failed once
+        self._suspects_due = 0.0
+        self._suspect_delay = RETRY_SECONDS / 2
         self._backlog_after: int | None = 0  # reading the start-up backlog, after this id
         self._orphans_due = False
         self._orphans_after = 0  # the orphan scan goes on after this id
@@ -428,33 +433,45 @@ class MessageProcessor:
                 self._parts[row.id] = row
                 part = Part(row.id, row.peer, row.source_addr, data, row.received_at.timestamp())
                 released.extend(self._reassembler.add(part, now))
-        released.extend(self._reassembler.tick(now))
+        if self._backlog_after is None:  # every stored part read: join before releasing
+            released.extend(self._reassembler.tick(now))
         items, self._retry = self._retry + self._plan(released, singles), []
-        await self._decide_suspect()
+        await self._decide_suspects()
         if not items:
             return
         try:
             decided = await self._workers.run(self._decide, items)
         except BaseException:
-            # Stored, not decided: decided again one at a time, so that one message that
-            # cannot be decided (whatever the reason) does not hold back every later one.
-            self._suspects += items
+            # Stored, not decided: tried again as a batch once (the database may have been
+            # down for a moment), then one at a time, so that one message that cannot be
+            # decided (whatever the reason) does not hold back every later one.
+            self._suspects += [item for item in items if item.ids in self._failed_once]
+            self._retry = [item for item in items if item.ids not in self._failed_once]
+            self._failed_once.update(item.ids for item in self._retry)
             raise
-        self._retry = decided.retry
+        self._failed_once.difference_update(item.ids for item in items)
+        self._retry += decided.retry
         self._settle(decided)
 
-    async def _decide_suspect(self) -> None:
-        """Decide alone the items of failed batches, until one fails: that one waits at the
-        back (a database that is down fails them all: one try a cycle is enough)."""
+    async def _decide_suspects(self) -> None:
+        """Decide alone the items of batches that failed twice, until one fails: that one
+        waits at the back, and the next try waits longer each time (a database that is down
+        fails them all; a message that always fails must not cost a try on every commit)."""
+        if not self._suspects or self._reactor.seconds() < self._suspects_due:
+            return
         while self._suspects:
             item = self._suspects.pop(0)
             try:
                 decided = await self._workers.run(self._decide, [item])
             except Exception as error:
                 self._suspects.append(item)
+                self._suspect_delay = min(self._suspect_delay * 2, MAX_SUSPECT_DELAY)
+                self._suspects_due = self._reactor.seconds() + self._suspect_delay
                 log.failure("deciding a stored message failed; it is tried again later")
                 self._observer.observe(DatabaseFailed("handle inbound", type(error).__name__))
                 return
+            self._suspect_delay = RETRY_SECONDS / 2
+            self._failed_once.discard(item.ids)
             self._retry += decided.retry
             self._settle(decided)
 
@@ -613,8 +630,12 @@ class MessageProcessor:
 
     def _arm(self) -> None:
         deadline = self._reassembler.next_deadline()
-        if self._retry or self._suspects:  # look again shortly
+        again = None
+        if self._retry:  # parts of a message another instance holds: look again shortly
             again = self._reactor.seconds() + RETRY_SECONDS
+        elif self._suspects:
+            again = max(self._suspects_due, self._reactor.seconds())
+        if again is not None:
             deadline = again if deadline is None else min(deadline, again)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()

@@ -23,6 +23,7 @@ from commands.reset import ResetService
 from gateway import sms
 from gateway.events import HelpReplied, ResetDecided
 from gateway.sms import (
+    MAX_SUSPECT_DELAY,
     ORPHAN_AGE_SECONDS,
     ORPHAN_SCAN_SECONDS,
     InboundStore,
@@ -269,20 +270,31 @@ def test_a_message_that_cannot_be_decided_does_not_hold_back_the_others(
     with engine.begin() as connection:  # a reply already queued for it: its own insert fails
         queue_reply(connection, in_reply_to=poisoned)
     processor.wake()
-    jobs.run_all()  # the batch of both fails
+    jobs.run_all()  # the batch of both fails ...
+    reactor.advance(1.0)
+    jobs.run_all()  # ... and fails again as a batch: now each is tried alone
     assert inbound_states(engine) == ["stored", "stored"]
 
-    reactor.advance(1.0)
-    jobs.run_all()  # one at a time: the poisoned one fails again, the other is decided
+    tries = 0
+    while fine not in handled_ids(engine) and tries < 5:
+        reactor.advance(1.0)
+        jobs.run_all()
+        tries += 1
     store(inbound, jobs, message(b"BH MK", source="0911111111"))
     processor.wake()
-    jobs.run_all()  # a new message: decided in its batch, the poisoned one tried alone first
+    jobs.run_all()  # a new message is decided in its own batch at once
 
     assert inbound_states(engine) == ["stored", "handled", "handled"]
-    assert replies(engine) == 3 and decisions(events) == 2 and fine in handled_ids(engine)
-    reactor.advance(1.0)
-    jobs.run_all()  # still tried, alone, once a cycle
-    assert jobs.names == [] and inbound_states(engine)[0] == "stored"
+    assert replies(engine) == 3 and decisions(events) == 2
+    for _ in range(6):  # still tried now and then, alone, less and less often ...
+        reactor.advance(MAX_SUSPECT_DELAY)
+        jobs.run_all()
+    tries = 0
+    for _ in range(int(MAX_SUSPECT_DELAY) - 1):  # ... at last once a MAX_SUSPECT_DELAY
+        reactor.advance(1.0)
+        tries += jobs.names.count("_decide")
+        jobs.run_all()
+    assert tries <= 1 and inbound_states(engine)[0] == "stored"
 
 
 def queue_reply(connection: Connection, *, in_reply_to: int) -> None:
@@ -331,3 +343,30 @@ def test_the_orphan_scan_reaches_rows_behind_a_page_of_this_instances_own(
         jobs.run_all()
 
     assert decisions(events) == 1 and inbound_states(engine)[2] == "handled"
+
+
+def test_after_a_long_restart_a_message_spread_over_backlog_pages_is_joined(
+    engine: Engine,
+    jobs: Jobs,
+    reset_service: ResetService,
+    clock: FixedClock,
+    reactor: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before, _, _ = sms_stages(engine, jobs, reset_service, clock, reactor)
+    udh = [b"\x05\x00\x03\x2b\x03" + bytes([n]) for n in (1, 2, 3)]
+    store(before, jobs, *(message(h + t, esm_class=0x43) for h, t in
+                          zip(udh, (b"BH MK 012", b"345", b"6789"), strict=True)))  # fmt: skip
+    clock.advance(seconds=3600)  # down for an hour: every part is long past its time
+    reactor.advance(clock.now().timestamp() - reactor.seconds())  # one time, as in the gateway
+    monkeypatch.setattr(sms, "MAX_HANDLING_BATCH", 2)  # the backlog comes in two pages
+
+    inbound, processor, events = sms_stages(engine, jobs, reset_service, clock, reactor)
+    inbound.load_backlog()
+    jobs.run_all()
+    processor.wake()
+    jobs.run_all()
+
+    assert decisions(events) == 1 and inbound_states(engine) == ["handled"] * 3
+    (decided,) = [e for e in events.seen if isinstance(e, ResetDecided)]
+    assert decided.code == "0123456789"  # the whole text, not its first page
