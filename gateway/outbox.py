@@ -263,6 +263,7 @@ class OutboxDispatcher:
                     source_addr_npi=reply.from_npi,
                     dest_addr_ton=reply.to_ton,
                     dest_addr_npi=reply.to_npi,
+                    packed=settings.gsm7_packed if settings else False,
                 )
             ]
         return outgoing_parts(

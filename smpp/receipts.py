@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
 
 from smpp.outbound import Outgoing
+from smpp.text import encode_reply
 
 RECEIPT_ESM_CLASS: Final = 0x04
 """esm_class of an SMSC delivery receipt (v3.4 §5.2.12)."""
@@ -55,14 +56,18 @@ def receipt_part(
     source_addr_npi: int = 0,
     dest_addr_ton: int = 1,
     dest_addr_npi: int = 1,
+    packed: bool = False,
 ) -> Outgoing:
     """The deliver_sm carrying a receipt: from the address the message was sent to, to its
-    sender. ``text`` is ASCII (:func:`receipt_text`), sent as the default alphabet."""
+    sender. ``text`` (:func:`receipt_text`) goes in the default alphabet, packed for a peer
+    that packs (``gsm7_packed``), in one part: it is far shorter than 160 characters."""
+    (part,) = encode_reply(text, 0, packed=packed)
     return Outgoing(
         id=part_id,
         source_addr=source_addr,
         destination_addr=destination_addr,
-        short_message=text.encode("ascii"),
+        short_message=part.short_message,
+        data_coding=part.data_coding,
         esm_class=RECEIPT_ESM_CLASS,
         source_addr_ton=source_addr_ton,
         source_addr_npi=source_addr_npi,

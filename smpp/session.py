@@ -176,6 +176,7 @@ class Session:
         self._sequence = 0
         self._enquiry = 0  # sequence of the last enquire_link we sent
         self._peer_unbind: tuple[int, float] | None = None  # (sequence, received at)
+        self._takes_tlvs = True  # the peer bound as v3.4 (TLVs in our PDUs are understood)
         self._our_unbind_from: float | None = None  # our unbind waits for acks since then
 
     @property
@@ -265,6 +266,8 @@ class Session:
             raise SubmitError("duplicate id")
         if self.free_window <= 0:
             raise SubmitError("window full")
+        if outgoing.options and not self._takes_tlvs:
+            outgoing = replace(outgoing, options=())  # a receipt's text says it all for v3.3
         try:  # built before a sequence number, a window slot or a TPS token is spent on it
             pdu = outgoing.to_pdu(0)
         except ValueError as error:
@@ -392,7 +395,8 @@ class Session:
                 *self._close("bind refused"),
             ]
         params: dict[str, int | bytes] = {"system_id": self._settings.system_id.encode("ascii")}
-        if (pdu.integer("interface_version") or 0) >= 0x34:  # no TLVs for a v3.3 peer
+        self._takes_tlvs = (pdu.integer("interface_version") or 0) >= 0x34  # v3.3 knows none
+        if self._takes_tlvs:
             params["sc_interface_version"] = 0x34
         self._peer = verdict.peer
         self.bind = Bind(self.connection, verdict.peer.name, system_id, kind, self.address, now)

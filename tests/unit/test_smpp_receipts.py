@@ -8,6 +8,7 @@ import pytest
 
 from smpp.codec import decode, encode
 from smpp.receipts import receipt_part, receipt_text, wants_receipt
+from smpp.text import decode_text, user_data
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,12 @@ def test_the_deliver_sm_carries_the_receipt_class_and_its_tlvs() -> None:
         "deliver_sm", 0x04, b"id:4711 stat:DELIVRD"
     )  # fmt: skip
     assert pdu.string("receipted_message_id") == "4711" and pdu.integer("message_state") == 2
+
+
+def test_a_peer_that_packs_septets_gets_its_receipt_packed() -> None:
+    text = receipt_text("4711", datetime(2026, 11, 22, 1, 0), datetime(2026, 11, 22, 1, 0))
+    part = receipt_part((9, 1), "4711", text, source_addr="8079", destination_addr="849",
+                        packed=True)  # fmt: skip
+    assert len(part.short_message) < len(text)  # seven bits a character
+    data = user_data(part.short_message, data_coding=part.data_coding, esm_class=0, packed=True)
+    assert decode_text([data]) == text

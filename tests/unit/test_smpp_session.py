@@ -20,6 +20,7 @@ from smpp.events import (
 )
 from smpp.framing import FramingError
 from smpp.outbound import Outgoing
+from smpp.receipts import receipt_part
 from smpp.registry import BindKind, Registry
 from smpp.session import ALLOWED, MAX_SEQUENCE, State, SubmitError
 from tests.support.smpp_pdus import PEER, bind, message, settings
@@ -528,6 +529,17 @@ def test_a_generic_nack_answers_our_request_with_its_status() -> None:
     (request,) = sent(session.submit(_reply(), 1.0))
     effects = session.receive(Pdu("generic_nack", request.sequence, Status.ESME_RTHROTTLED), 1.1)
     assert effects == [ResponseReceived(1, Status.ESME_RTHROTTLED, "")]
+
+
+def test_a_v33_peer_gets_a_receipt_without_the_v34_tlvs() -> None:
+    receipt = receipt_part((1, 1), "17", "id:17 stat:DELIVRD", source_addr="8079",
+                           destination_addr="84912345678")  # fmt: skip
+    for version, tlvs in ((0x34, {"receipted_message_id", "message_state"}), (0x33, set())):
+        session = new_session()
+        session.receive(bind(interface_version=version), 0.0)
+        (pdu,) = sent(session.submit(receipt, 1.0))
+        assert {"receipted_message_id", "message_state"} & set(pdu.params) == tlvs
+        assert pdu.integer("esm_class") == 0x04
 
 
 def test_the_window_limits_outstanding_replies() -> None:
