@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def _private_file(database: Path) -> None:
     if not database.exists():
         os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
         os.chmod(database, 0o600)  # os.open's mode is filtered by the umask
+        return
+    # Made before this rule (or by hand): others lose their access; the group, which an
+    # administrator may have chosen (a backup user), keeps what it has.
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        if status.st_mode & 0o007 and status.st_uid == os.getuid():
+            os.chmod(path, stat.S_IMODE(status.st_mode) & ~0o007)
 
 
 def create_engine(url: str, pool_size: int = 8) -> Engine:

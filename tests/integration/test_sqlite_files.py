@@ -27,3 +27,13 @@ def test_the_database_and_its_folder_are_private_whatever_the_umask(tmp_path: Pa
         os.umask(previous)
     assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700
     assert modes == {"vssid.db": 0o600, "vssid.db-wal": 0o600}
+
+
+def test_a_database_made_before_keeps_its_group_but_loses_everyone_else(tmp_path: Path) -> None:
+    database = tmp_path / "vssid.db"
+    database.touch()
+    os.chmod(database, 0o664)
+
+    create_engine(f"sqlite:///{database}").dispose()
+
+    assert stat.S_IMODE(database.stat().st_mode) == 0o660
