@@ -80,7 +80,8 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_RefuseRedirects)
+# No proxy either (whatever http_proxy says): the token is for the service, nobody between.
+_OPENER = urllib.request.build_opener(_RefuseRedirects, urllib.request.ProxyHandler({}))
 
 
 def fetch(url: str, token: str) -> dict[str, Any]:

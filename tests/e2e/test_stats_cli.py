@@ -111,3 +111,46 @@ def test_stats_follows_no_redirect_so_the_token_goes_nowhere_else(
     assert status == 1
     err = capsys.readouterr().err
     assert f"{url} answered 302 Found, redirecting to '/elsewhere'; not followed" in err
+
+
+def test_stats_goes_to_the_service_directly_whatever_http_proxy_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy in the environment would see the token: the service is asked directly."""
+    asked: dict[str, list[str | None]] = {"proxy": [], "service": []}
+
+    def recorder(name: str) -> type[BaseHTTPRequestHandler]:
+        class Recording(BaseHTTPRequestHandler):
+            timeout = 5.0
+
+            def do_GET(self) -> None:
+                asked[name].append(self.headers.get("Authorization"))
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Recording
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), recorder(n)) for n in ("proxy", "service")]
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    proxy, service = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[http]\ntoken = "{TOKEN}"\n', encoding="utf-8")
+    try:
+        status = main(["--config", str(config), "stats", "--url", service])
+    finally:
+        for server, thread in zip(servers, threads, strict=True):
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5.0)
+    assert asked == {"proxy": [], "service": [f"Bearer {TOKEN}"]} and status != 0
+    capsys.readouterr()
