@@ -132,21 +132,28 @@ def new_message(peer: str, message: InboundMessage, received_at: datetime) -> Ne
     )
 
 
-def receipt_for(message_id: int, message: NewMessage) -> QueuedReply | None:
-    """The delivery receipt of a message just stored, if its peer asked for one: stored is
-    delivered, so both dates are when it arrived."""
-    if not wants_receipt(message.command, message.registered_delivery):
-        return None
-    route = SmsRoute(
+def route_back(message: NewMessage | PendingMessage, in_reply_to: str) -> SmsRoute:
+    """Where the answer to ``message`` goes: to its sender, from the short code exactly as the
+    peer addressed it ("848079" with TON 1, say: its TON and NPI describe that form, and a
+    bare "8079" with them would be refused)."""
+    return SmsRoute(
         peer=message.peer,
         to_address=message.source_addr,
         to_ton=message.source_ton,
         to_npi=message.source_npi,
         from_address=message.destination_addr.strip(),
-        in_reply_to=str(-message_id),
+        in_reply_to=in_reply_to,
         from_ton=message.dest_ton,
         from_npi=message.dest_npi,
     )
+
+
+def receipt_for(message_id: int, message: NewMessage) -> QueuedReply | None:
+    """The delivery receipt of a message just stored, if its peer asked for one: stored is
+    delivered, so both dates are when it arrived."""
+    if not wants_receipt(message.command, message.registered_delivery):
+        return None
+    route = route_back(message, in_reply_to=str(-message_id))
     text = receipt_text(str(message_id), message.received_at, message.received_at)
     return QueuedReply(route, text, text, message.received_at)
 
@@ -534,18 +541,7 @@ class MessageProcessor:
             first = rows.get(ids[0]) or self._parts[ids[0]]
             for part_id in ids:
                 self._parts.pop(part_id, None)
-            route = SmsRoute(
-                peer=first.peer,
-                to_address=first.source_addr,
-                to_ton=first.source_ton,
-                to_npi=first.source_npi,
-                # The address exactly as the peer sent it ("848079" with TON 1, say): its TON
-                # and NPI describe that form, and a bare "8079" with them would be refused.
-                from_address=first.destination_addr.strip(),
-                in_reply_to=str(first.id),
-                from_ton=first.dest_ton,
-                from_npi=first.dest_npi,
-            )
+            route = route_back(first, in_reply_to=str(first.id))
             command = parse(item.text)
             if isinstance(command, ResetCommand):
                 request = ResetRequest(
